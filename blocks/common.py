@@ -1,0 +1,63 @@
+"""Small helpers shared by the builders: Slack's limits, dates, mrkdwn escaping."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+# Slack's documented limits that our content can reach.
+MAX_BLOCKS_MESSAGE = 50
+MAX_BLOCKS_MODAL = 100
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_OPTION_TEXT = 75
+MAX_OPTIONS_SELECT = 100
+MAX_OPTIONS_CHECKBOXES = 10
+MAX_CONTEXT_TEXT = 2000
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Names come from an import file: keep them from turning into mentions or links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ymd(moment: datetime | date) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def slack_date(moment: datetime) -> str:
+    """Shown in each reader's own time zone; the fallback is the plain UTC date."""
+    return f"<!date^{int(moment.timestamp())}^{{date_long_pretty}} at {{time}}|{ymd(moment)} {moment:%H:%M} UTC>"
+
+
+def mrkdwn(text: str) -> dict:
+    return {"type": "mrkdwn", "text": text}
+
+
+def plain(text: str, limit: int = MAX_SECTION_TEXT) -> dict:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": mrkdwn(clip(text, MAX_SECTION_TEXT))}
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [mrkdwn(clip(text, MAX_CONTEXT_TEXT))]}
+
+
+def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None,
+           style: str | None = None) -> dict:
+    el: dict = {"type": "button", "text": plain(text, MAX_BUTTON_TEXT), "action_id": action_id}
+    if value is not None:
+        el["value"] = value
+    if url is not None:
+        el["url"] = url
+    if style is not None:
+        el["style"] = style
+    return el

@@ -1,0 +1,35 @@
+"""/renew-token [token id or name]."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+
+import ids
+from blocks.messages import failure_text
+from deps import Deps
+from handlers.opening import open_renew_modal
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: App, *, deps: Deps) -> None:
+    @app.command(ids.RENEW_COMMAND)
+    def _renew(ack, command, client, respond):
+        on_renew_command(ack=ack, command=command, client=client, respond=respond, deps=deps)
+
+
+def on_renew_command(*, ack, command: dict, client, respond, deps: Deps) -> None:
+    ack()
+    ref = " ".join((command.get("text") or "").split()) or None
+
+    def tell(text: str) -> None:
+        respond(text=text, response_type="ephemeral")
+
+    try:
+        open_renew_modal(deps=deps, client=client, user_id=command["user_id"], trigger_id=command["trigger_id"],
+                         token_ref=ref, channel=command.get("channel_id"), tell=tell)
+    except Exception:
+        logger.exception("/renew-token failed")
+        tell(failure_text())

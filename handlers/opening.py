@@ -1,0 +1,47 @@
+"""Opening the renewal modal, shared by the Renew button and /renew-token."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+
+from blocks.messages import not_allowed_text, unknown_token_text
+from blocks.modal import renew_modal
+from deps import Deps
+from handlers.owners import may_renew
+from storage import queries
+from storage.db import session_scope
+
+logger = logging.getLogger(__name__)
+
+
+def close_matches(ref: str, choices: list[tuple[str, str]], limit: int = 5) -> list[str]:
+    needle = ref.strip().lower()
+    by_key = {}
+    for tid, name in choices:
+        by_key[tid.lower()] = tid
+        by_key[name.lower()] = tid
+    found = [by_key[k] for k in difflib.get_close_matches(needle, list(by_key), n=limit, cutoff=0.5)]
+    found += [tid for key, tid in by_key.items() if needle and needle in key]
+    return list(dict.fromkeys(found))[:limit]
+
+
+def open_renew_modal(*, deps: Deps, client: WebClient, user_id: str, trigger_id: str, token_ref: str | None,
+                     channel: str | None, tell: Callable[[str], None]) -> bool:
+    """Opens the modal, or tells the person why not. Returns whether a modal was opened."""
+    with session_scope(deps.engine) as session:
+        choices = queries.token_names(session=session)
+        token = queries.find_token(session=session, ref=token_ref) if token_ref else None
+        if token_ref and token is None:
+            tell(unknown_token_text(token_ref, close_matches(token_ref, choices)))
+            return False
+        accounts = queries.token_accounts(session=session, token_id=token.id) if token else []
+    if token is not None and not may_renew(client, token.owners, user_id):
+        tell(not_allowed_text(token.name, token.owners))
+        return False
+    view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(), channel=channel)
+    client.views_open(trigger_id=trigger_id, view=view)
+    return True

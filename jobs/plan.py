@@ -1,0 +1,43 @@
+"""Planning: decide which notices are due and record them, before anything is posted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from storage import queries
+from storage.db import session_scope
+from storage.models import Token
+from thresholds import OK, ladder_for, stage_for
+
+
+@dataclass(frozen=True)
+class DueNotice:
+    token: Token
+    stage: str
+
+
+def due_notices(*, session, now: datetime) -> list[DueNotice]:
+    """Tokens whose current stage has no notice yet for their current expiry."""
+    due = []
+    for token in queries.tokens_due(session=session, now=now):
+        stage = stage_for(token.expires_at, now, ladder_for(token.notify_days))
+        if stage == OK:
+            continue
+        if stage not in queries.notice_stages(session=session, token_id=token.id, expires_at=token.expires_at):
+            due.append(DueNotice(token, stage))
+    return due
+
+
+def plan_notices(*, engine: Engine, now: datetime) -> int:
+    """Records due notices as pending. Safe to run twice or concurrently: the unique key decides."""
+    planned = 0
+    with session_scope(engine) as session:
+        for item in due_notices(session=session, now=now):
+            if queries.insert_notice_if_absent(session=session, token=item.token, stage=item.stage, now=now):
+                planned += 1
+                queries.supersede_pending(session=session, token_id=item.token.id,
+                                          expires_at=item.token.expires_at, keep_stage=item.stage, now=now)
+    return planned

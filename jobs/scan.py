@@ -1,0 +1,42 @@
+"""One pass of the scheduler's work: plan, then deliver."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from jobs.deliver import DeliveryReport, deliver_due
+from jobs.plan import plan_notices
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    planned: int
+    delivery: DeliveryReport
+
+
+def scan(*, engine: Engine, client: WebClient, now: datetime) -> ScanReport:
+    planned = plan_notices(engine=engine, now=now)
+    delivery = deliver_due(engine=engine, client=client, now=now)
+    if planned or delivery.sent or delivery.retrying or delivery.failed:
+        logger.info("scan: %d planned, %d sent, %d to retry, %d failed", planned, len(delivery.sent),
+                    len(delivery.retrying), len(delivery.failed))
+    return ScanReport(planned, delivery)
+
+
+def guarded(job: Callable[[], object], name: str) -> Callable[[], None]:
+    """A scheduled job must survive a bad pass (database down, Slack down): log, carry on."""
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            logger.exception("%s failed; the next run will try again", name)
+    run.__name__ = name
+    return run

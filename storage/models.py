@@ -1,0 +1,85 @@
+"""The tables. Every datetime column is UTCDateTime (aware on SQLite too)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _dt(nullable: bool = True, **kw) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, **kw)
+
+
+# A seller account on the marketplace side (the guide's step 8 checkboxes).
+class Account(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=200)
+    name: str
+    enabled: bool = True
+    fetch_orders: bool = True  # False is the guide's "Don't fetch orders"
+    settings_url: str | None = None
+
+
+# A credential that expires. The secret is only ever stored Fernet-encrypted.
+# `version` grows with each change so a stale or doubled renewal is refused.
+class Token(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=40)
+    name: str
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))
+    # expires_at minus the furthest threshold: the scan reads only tokens past it.
+    notify_from: datetime = Field(sa_column=_dt(nullable=False, index=True))
+    channel: str = Field(max_length=40)
+    owners: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    app_id: str | None = None
+    notify_days: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    secret_encrypted: str | None = None
+    version: int = 1
+
+
+# Which accounts a token serves, in the import file's order.
+class TokenAccount(SQLModel, table=True):
+    token_id: str = Field(foreign_key="token.id", primary_key=True, ondelete="CASCADE")
+    account_id: str = Field(foreign_key="account.id", primary_key=True)
+    position: int = 0
+
+
+# One notice per token, expiry and threshold crossing: the record of what was
+# (or is to be) posted. The unique key is what makes planning idempotent.
+# state: pending -> sending (claimed until claimed_until) -> sent | failed;
+# any open one -> closed (renewed) or superseded (expiry changed by import).
+class Notice(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("token_id", "expires_at", "stage", name="uq_notice_crossing"),
+        Index("ix_notice_state_next", "state", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(foreign_key="token.id", index=True, ondelete="CASCADE")
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))
+    stage: str = Field(max_length=20)  # "30d", "14d", ... or "expired"
+    state: str = Field(default="pending", max_length=20)
+    channel: str = Field(max_length=40)
+    ts: str | None = None  # this notice's own message
+    root_ts: str | None = None  # the thread it lives in (the token's first notice for this expiry)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
+    claimed_until: datetime | None = Field(default=None, sa_column=_dt())
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_dt())
+    closed_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# The audit trail: one row per renewal, never updated.
+class Renewal(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(foreign_key="token.id", index=True, ondelete="CASCADE")
+    renewed_by: str
+    renewed_at: datetime = Field(sa_column=_dt(nullable=False))
+    old_expires_at: datetime = Field(sa_column=_dt(nullable=False))
+    new_expires_at: datetime = Field(sa_column=_dt(nullable=False))
+    # [{"id", "name", "reenabled", "enabled", "fetch_orders"}], as set by this renewal
+    accounts: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

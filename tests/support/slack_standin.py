@@ -1,0 +1,358 @@
+"""A real HTTP server that answers like the Slack Web API, for tests.
+
+The bot talks to it over the same code path it uses in production
+(slack_sdk's urllib client), so request encoding, headers, retries and
+error handling are exercised for real instead of being mocked away.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+# Slack accepts these as JSON text inside form or query encodings.
+_JSON_KEYS = ("blocks", "attachments", "view", "metadata")
+_AUTH_TEST = {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "renewbot",
+              "team_id": "T0TEST", "user_id": "UBOT", "bot_id": "BBOT"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict
+    headers: dict
+    at: float
+    failed: bool = False
+    error: str | None = None  # Slack error code, "http_<status>" or "dropped"
+
+
+def _err(code: str) -> dict:
+    return {"ok": False, "error": code}
+
+
+def _shown(msg: dict) -> dict:
+    return copy.deepcopy({k: v for k, v in msg.items() if v is not None})
+
+
+def _truthy(value) -> bool:
+    return str(value).lower() in ("true", "1")  # JSON true/1, or the "1" slack_sdk puts in query strings
+
+
+def _parse_params(query: str, content_type: str, raw: bytes) -> dict:
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    ctype = content_type.split(";")[0].strip().lower()
+    if raw and ctype == "application/json":
+        body = json.loads(raw.decode("utf-8"))
+        params.update(body if isinstance(body, dict) else {"_json": body})
+    elif raw and ctype == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    for key in _JSON_KEYS:
+        if isinstance(params.get(key), str) and params[key]:
+            try:
+                params[key] = json.loads(params[key])
+            except ValueError:
+                pass  # Slack would reject it; keep the text so the test can see what was sent.
+    return params
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:
+        pass  # keep pytest output clean
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        # Read the whole body even when dropping, so the close is a clean EOF, not a reset.
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.standin._dispatch(split.path, split.query, headers, raw)
+        if reply is None:
+            self.close_connection = True
+            return
+        status, payload, extra = reply
+        if isinstance(payload, str):
+            body, ctype = payload.encode("utf-8"), "text/plain; charset=utf-8"
+        else:
+            body, ctype = json.dumps(payload).encode("utf-8"), "application/json; charset=utf-8"
+        self.send_response(status)
+        for name, value in {"Content-Type": ctype, "Content-Length": str(len(body)), **extra}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    standin: "SlackStandin"
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-reply is not a test failure; a stand-in bug is, so keep it.
+        self.standin.errors.append(repr(sys.exc_info()[1]))
+
+
+class SlackStandin:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ts = itertools.count(1)
+        self._view_ids = itertools.count(1)
+        self._hashes = itertools.count(1)
+        self.usergroups: dict[str, list[str]] = {}
+        self.errors: list[str] = []
+        self.reset()
+
+    def start(self) -> "SlackStandin":
+        if self._server is None:
+            self._server = _Server(("127.0.0.1", 0), _Handler)
+            self._server.standin = self
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = self._thread = None
+
+    def __enter__(self) -> "SlackStandin":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _base(self) -> str:
+        if self._server is None:
+            raise RuntimeError("SlackStandin is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    url = property(lambda self: f"{self._base()}/api/")
+
+    def response_url(self, name: str = "r") -> str:
+        return f"{self._base()}/response/{name}"
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.calls_to(method)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                seen = [c.method for c in self.calls]
+                raise AssertionError(f"expected {count} call(s) to {method} within {timeout}s, "
+                                     f"got {len(found)}; calls seen: {seen}")
+            time.sleep(0.01)
+
+    def fail_next(self, method: str, *, status: int = 500, retry_after: int | None = None,
+                  times: int = 1, error: str | None = None) -> None:
+        if error:
+            reply = (200, _err(error), {})
+        elif status == 429:
+            reply = (429, _err("ratelimited"), {"Retry-After": str(retry_after or 1)})
+        else:
+            reply = (status, "upstream error", {})
+        self._queue_failures(method, [reply] * times)
+
+    def drop_connection_next(self, method: str, times: int = 1) -> None:
+        self._queue_failures(method, [None] * times)  # None: answer nothing, just close
+
+    def _queue_failures(self, method: str, replies: list) -> None:
+        with self._lock:
+            self._failures.setdefault(method, []).extend(replies)
+
+    def set_channel_rate_limit(self, per_second: float, burst: int = 1) -> None:
+        if per_second <= 0 or burst < 1:
+            raise ValueError("per_second must be > 0 and burst >= 1")
+        with self._lock:
+            self._rate = (float(per_second), int(burst))
+            self._buckets = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls: list[Call] = []
+            self._failures: dict[str, list] = {}
+            self._rate: tuple[float, int] | None = None
+            self._buckets: dict[str, tuple[float, float]] = {}
+            self.rate_limited = 0
+            self.messages: dict[str, list[dict]] = {}
+            self.views: dict[str, dict] = {}
+
+    # Everything below runs on server threads, under self._lock.
+    def _dispatch(self, path: str, query: str, headers: dict, raw: bytes):
+        if path.startswith("/api/"):
+            method = path[len("/api/"):]
+        elif path.startswith("/response/"):
+            method = "response_url:" + path[len("/response/"):]
+        else:
+            return 404, _err("not_found"), {}
+        try:
+            params, bad_body = _parse_params(query, headers.get("content-type", ""), raw), False
+        except ValueError:
+            params, bad_body = {"_raw": raw.decode("utf-8", "replace")}, True
+        call = Call(method, params, headers, time.monotonic())
+        with self._lock:
+            try:
+                reply = (200, _err("invalid_json"), {}) if bad_body else self._answer(method, params, headers)
+            except Exception as exc:  # surface stand-in bugs to the test instead of hanging the client
+                self.errors.append(f"{method}: {exc!r}")
+                reply = (500, _err(f"standin_bug: {exc!r}"), {})
+            body = reply[1] if reply else None
+            call.error = body.get("error") if isinstance(body, dict) else f"http_{reply[0]}" if reply else "dropped"
+            call.failed = call.error is not None
+            self._calls.append(call)
+        return reply
+
+    def _answer(self, method: str, params: dict, headers: dict):
+        if self._failures.get(method):
+            return self._failures[method].pop(0)
+        if method.startswith("response_url:"):
+            return 200, {"ok": True}, {}
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not auth[len("Bearer "):].strip():
+            return 200, _err("not_authed"), {}
+        if method == "chat.postMessage" and params.get("channel"):
+            wait = self._throttle(str(params["channel"]))
+            if wait:
+                self.rate_limited += 1
+                return 429, _err("ratelimited"), {"Retry-After": str(wait)}
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, _err("unknown_method"), {}
+        return 200, handler(params), {}
+
+    def _throttle(self, channel: str) -> int:
+        """Token bucket per channel; returns seconds to wait, 0 when the post may go through."""
+        if self._rate is None:
+            return 0
+        per_second, burst = self._rate
+        now = time.monotonic()
+        tokens, last = self._buckets.get(channel, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * per_second)
+        if tokens >= 1:
+            self._buckets[channel] = (tokens - 1, now)
+            return 0
+        self._buckets[channel] = (tokens, now)
+        return max(1, math.ceil((1 - tokens) / per_second))
+
+    def _next_ts(self) -> str:
+        micros = 1_700_000_000_000_000 + next(self._ts) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _find(self, channel, ts) -> dict | None:
+        return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+
+    def _listed(self, msg: dict, channel: str, with_metadata: bool) -> dict:
+        out = {k: msg[k] for k in ("type", "ts", "text", "user", "bot_id", "blocks", "attachments", "thread_ts")
+               if msg.get(k) is not None}
+        replies = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == msg["ts"] != m["ts"]]
+        if replies:
+            out.update(thread_ts=msg["ts"], reply_count=len(replies), latest_reply=replies[-1]["ts"])
+        if with_metadata and msg.get("metadata") is not None:
+            out["metadata"] = msg["metadata"]
+        return out
+
+    def _api_auth_test(self, p: dict) -> dict:
+        return dict(_AUTH_TEST)
+
+    def _api_chat_postMessage(self, p: dict) -> dict:
+        channel = p.get("channel")
+        if not channel:
+            return _err("channel_not_found")
+        if not (p.get("text") or p.get("blocks") or p.get("attachments")):
+            return _err("no_text")
+        msg = {"type": "message", "ts": self._next_ts(), "text": p.get("text", ""), "blocks": p.get("blocks"),
+               "attachments": p.get("attachments"), "thread_ts": p.get("thread_ts"),
+               "metadata": p.get("metadata"), "user": "UBOT", "bot_id": "BBOT",
+               "reply_broadcast": _truthy(p.get("reply_broadcast"))}
+        self.messages.setdefault(channel, []).append(msg)
+        return {"ok": True, "channel": channel, "ts": msg["ts"], "message": _shown(msg)}
+
+    def _api_chat_update(self, p: dict) -> dict:
+        msg = self._find(p.get("channel"), p.get("ts"))
+        if msg is None:
+            return _err("message_not_found")
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if key in p:
+                msg[key] = p[key]
+        return {"ok": True, "channel": p["channel"], "ts": msg["ts"], "text": msg["text"], "message": _shown(msg)}
+
+    def _api_chat_postEphemeral(self, p: dict) -> dict:
+        if not p.get("channel"):
+            return _err("channel_not_found")
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _store_view(self, view: dict, view_id: str | None = None) -> dict:
+        view_id = view_id or f"V{next(self._view_ids)}"
+        stored = {"type": "modal", "callback_id": "", "private_metadata": "", "external_id": "",
+                  "state": {"values": {}}, **copy.deepcopy(view), "id": view_id,
+                  "hash": f"1700000000.{next(self._hashes):08d}", "team_id": "T0TEST",
+                  "app_id": "A0TEST", "bot_id": "BBOT"}
+        self.views[view_id] = stored
+        return {"ok": True, "view": copy.deepcopy(stored)}
+
+    def _api_views_open(self, p: dict) -> dict:
+        if not p.get("trigger_id") or not isinstance(p.get("view"), dict):
+            return _err("invalid_arguments")
+        return self._store_view(p["view"])
+
+    _api_views_push = _api_views_open
+
+    def _api_views_update(self, p: dict) -> dict:
+        key = "id" if p.get("view_id") else "external_id"
+        wanted = p.get("view_id") or p.get("external_id")
+        current = next((v for v in self.views.values() if wanted and v.get(key) == wanted), None)
+        if current is None:
+            return _err("not_found")
+        if p.get("hash") and p["hash"] != current["hash"]:
+            return _err("hash_conflict")
+        if not isinstance(p.get("view"), dict):
+            return _err("invalid_arguments")
+        return self._store_view(p["view"], current["id"])
+
+    def _api_usergroups_users_list(self, p: dict) -> dict:
+        users = self.usergroups.get(p.get("usergroup"))
+        return _err("no_such_subteam") if users is None else {"ok": True, "users": list(users)}
+
+    def _api_conversations_history(self, p: dict) -> dict:
+        channel = p.get("channel")
+        if not channel:
+            return _err("channel_not_found")
+        limit = int(p.get("limit") or 100)
+        oldest, latest = Decimal(str(p.get("oldest") or 0)), Decimal(str(p.get("latest") or "9" * 12))
+        top = [m for m in self.messages.get(channel, [])  # oldest/latest are exclusive, as in Slack
+               if m.get("thread_ts") in (None, m["ts"]) and oldest < Decimal(m["ts"]) < latest]
+        top.sort(key=lambda m: Decimal(m["ts"]), reverse=True)
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"ok": True, "messages": [self._listed(m, channel, with_metadata) for m in top[:limit]],
+                "has_more": len(top) > limit}
+
+    def _api_conversations_replies(self, p: dict) -> dict:
+        channel, ts = p.get("channel"), p.get("ts")
+        if self._find(channel, ts) is None:
+            return _err("thread_not_found")
+        thread = [m for m in self.messages[channel] if ts in (m["ts"], m.get("thread_ts"))]
+        thread.sort(key=lambda m: Decimal(m["ts"]))
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"ok": True, "messages": [self._listed(m, channel, with_metadata) for m in thread],
+                "has_more": False}
