@@ -95,8 +95,9 @@ def insert_notice_if_absent(*, session: Session, token: Token, stage: str, now: 
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(Notice).values(**values).on_conflict_do_nothing(
         index_elements=["token_id", "expires_at", "stage"]
-    )
-    return session.execute(stmt).rowcount == 1
+    ).returning(Notice.id)
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT through the ORM.
+    return session.execute(stmt).first() is not None
 
 
 def supersede_pending(*, session: Session, token_id: str, expires_at: datetime, keep_stage: str, now: datetime) -> int:

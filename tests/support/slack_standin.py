@@ -92,31 +92,23 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    standin: "SlackStandin"
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that hangs up mid-reply is not a test failure; a stand-in bug is, so keep it.
-        self.standin.errors.append(repr(sys.exc_info()[1]))
-
-
 class SlackStandin:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ts = itertools.count(1)
-        self._view_ids = itertools.count(1)
-        self._hashes = itertools.count(1)
+        self._view_serial = itertools.count(1)  # view ids and hashes
         self.usergroups: dict[str, list[str]] = {}
         self.errors: list[str] = []
         self.reset()
 
     def start(self) -> "SlackStandin":
         if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _Handler)
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
             self._server.standin = self
+            # Recorded, not printed, so a test can assert the stand-in itself never broke.
+            self._server.handle_error = lambda request, address: self.errors.append(repr(sys.exc_info()[1]))
             self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
             self._thread.start()
         return self
@@ -139,7 +131,9 @@ class SlackStandin:
             raise RuntimeError("SlackStandin is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    url = property(lambda self: f"{self._base()}/api/")
+    @property
+    def url(self) -> str:
+        return f"{self._base()}/api/"
 
     def response_url(self, name: str = "r") -> str:
         return f"{self._base()}/response/{name}"
@@ -198,7 +192,7 @@ class SlackStandin:
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
 
-    # Everything below runs on server threads, under self._lock.
+    # Everything below runs on server threads; _answer and the _api_* methods hold self._lock.
     def _dispatch(self, path: str, query: str, headers: dict, raw: bytes):
         if path.startswith("/api/"):
             method = path[len("/api/"):]
@@ -303,10 +297,11 @@ class SlackStandin:
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _store_view(self, view: dict, view_id: str | None = None) -> dict:
-        view_id = view_id or f"V{next(self._view_ids)}"
+        serial = next(self._view_serial)
+        view_id = view_id or f"V{serial}"
         stored = {"type": "modal", "callback_id": "", "private_metadata": "", "external_id": "",
                   "state": {"values": {}}, **copy.deepcopy(view), "id": view_id,
-                  "hash": f"1700000000.{next(self._hashes):08d}", "team_id": "T0TEST",
+                  "hash": f"1700000000.{serial:08d}", "team_id": "T0TEST",
                   "app_id": "A0TEST", "bot_id": "BBOT"}
         self.views[view_id] = stored
         return {"ok": True, "view": copy.deepcopy(stored)}

@@ -135,7 +135,7 @@ def test_injected_failures(standin, client):
 
 
 def test_rate_limit_retry_honours_retry_after(standin, monkeypatch):
-    slept = []
+    slept = []  # record the wait instead of spending 1-2 s of the suite on it
     monkeypatch.setattr(builtin_handlers.time, "sleep", slept.append)
     client = WebClient(token="xoxb-test", base_url=standin.url,
                        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)])
