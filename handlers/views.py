@@ -64,11 +64,13 @@ def on_submit(*, ack, body: dict, client, deps: Deps) -> None:
     if state.token_id is None or (picked and picked.get("value") != state.token_id):
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
     now = deps.clock()
+    token_name = state.token_id  # for messages after a rollback has expired the row
     try:
         with session_scope(deps.engine) as session:
             token = queries.get_token(session=session, token_id=state.token_id)
             if token is None:
                 return _reject(ack, {ids.TOKEN_BLOCK: "This token no longer exists."})
+            token_name = token.name
             if not may_renew(client, token.owners, user_id):
                 return _reject(ack, {ids.TOKEN_BLOCK: "Only this token's owners can renew it."})
             accounts = queries.token_accounts(session=session, token_id=token.id)
@@ -78,7 +80,7 @@ def on_submit(*, ack, body: dict, client, deps: Deps) -> None:
     except RenewalRejected as exc:
         return _reject(ack, exc.errors)
     except StaleRenewal:
-        return _reject(ack, {ids.SECRET_BLOCK: stale_text(token.name)})
+        return _reject(ack, {ids.SECRET_BLOCK: stale_text(token_name)})
     except Exception:
         logger.exception("renewal of %s failed; nothing was changed", state.token_id)
         return _reject(ack, {ids.SECRET_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
