@@ -20,7 +20,7 @@ KINDS = ("amazon-mws", "amazon-sp-api", "generic")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,149}$")
 CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 OWNER_RE = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-URL_RE = re.compile(r"^https?://\S+$")
+URL_RE = re.compile(r"^https?://[^\s<>|\"]+$")
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url"}
 TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days"}
 
@@ -51,6 +51,20 @@ def parse_expiry(value: Any) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML raises a bare ValueError for 2027-02-30; make it a YAML error with a line."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a real date", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def _load(path: Path) -> tuple[Any, Any]:
     """The data and its node tree, so errors can name a line."""
     try:
@@ -58,7 +72,7 @@ def _load(path: Path) -> tuple[Any, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFileError(str(path), [f"cannot read the file ({exc.__class__.__name__})"]) from None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None

@@ -23,18 +23,17 @@ SECRET_HINTS = {
 
 def secret_problem(kind: str, value: str | None) -> str | None:
     """What is wrong with a new secret for this kind; the message never repeats the value."""
-    value = value or ""
-    if not value.strip():
+    # Surrounding whitespace is a pasting accident, not part of the token: it is stripped on save.
+    value = (value or "").strip()
+    if not value:
         return "Paste the new token."
     if len(value) > MAX_SECRET:
         return f"That is longer than {MAX_SECRET} characters: paste only the token."
-    if kind == "amazon-mws" and not MWS_RE.match(value.strip()):
+    if kind == "amazon-mws" and not MWS_RE.match(value):
         return "An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; check you copied all of it."
-    if kind == "amazon-sp-api" and not value.strip().startswith("Atzr|"):
+    if kind == "amazon-sp-api" and not value.startswith("Atzr|"):
         return "An SP-API refresh token starts with Atzr| — check you copied the refresh token, not the access token."
-    if kind == "amazon-sp-api" and any(ch.isspace() for ch in value.strip()):
-        return "The token must not contain spaces or line breaks."
-    if kind == "generic" and any(ch.isspace() for ch in value):
+    if any(ch.isspace() for ch in value):
         return "The token must not contain spaces or line breaks."
     return None
 

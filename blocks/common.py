@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from urllib.parse import quote
 
 # Slack's documented limits that our content can reach.
 MAX_BLOCKS_MESSAGE = 50
@@ -24,6 +25,11 @@ def clip(text: str, limit: int) -> str:
 def escape(text: str) -> str:
     """Names come from an import file: keep them from turning into mentions or links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link_target(url: str) -> str:
+    """A URL safe inside <url|label>: characters that would end or split the link are encoded."""
+    return escape(quote(url, safe=":/?#[]@!$&'()*+,;=%~-._"))
 
 
 def ymd(moment: datetime | date) -> str:

@@ -15,9 +15,9 @@ def _flag_text(account: dict) -> str:
 
 
 def confirmation_text(outcome: RenewalOutcome) -> str:
-    reenabled = [a["name"] for a in outcome.accounts if a["reenabled"]]
+    reenabled = [escape(a["name"]) for a in outcome.accounts if a["reenabled"]]
     accounts = f" Re-enabled: {', '.join(reenabled)}." if reenabled else ""
-    return (f"{outcome.token_name} renewed by <@{outcome.renewed_by}>: expiry "
+    return (f"{escape(outcome.token_name)} renewed by <@{outcome.renewed_by}>: expiry "
             f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}")
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import ids
 from blocks.common import (
-    MAX_FIELD_TEXT, MAX_HEADER_TEXT, button, clip, context, escape, mrkdwn, plain, slack_date, ymd,
+    MAX_FIELD_TEXT, MAX_HEADER_TEXT, button, clip, context, escape, link_target, mrkdwn, plain, slack_date, ymd,
 )
 from storage.models import Account, Token
 from thresholds import EXPIRED, days_left, describe_days_left
@@ -25,10 +25,10 @@ def kind_label(kind: str) -> str:
 
 def notice_text(token: Token, stage: str, now: datetime) -> str:
     """The top-level fallback: names the token and the date for notifications and screen readers."""
-    when = ymd(token.expires_at)
+    when, name = ymd(token.expires_at), escape(token.name)
     if stage == EXPIRED:
-        return f"{token.name} ({token.kind}) expired on {when}: renew it now"
-    return f"{token.name} ({token.kind}) expires on {when}: {describe_days_left(token.expires_at, now)}"
+        return f"{name} ({token.kind}) expired on {when}: renew it now"
+    return f"{name} ({token.kind}) expires on {when}: {describe_days_left(token.expires_at, now)}"
 
 
 def _accounts_text(accounts: Sequence[Account]) -> str:
@@ -37,7 +37,7 @@ def _accounts_text(accounts: Sequence[Account]) -> str:
     parts = []
     for a in accounts:
         name = escape(a.name)
-        label = f"<{a.settings_url}|{name}>" if a.settings_url else name
+        label = f"<{link_target(a.settings_url)}|{name}>" if a.settings_url else name
         flags = "on" if a.enabled else "off"
         parts.append(f"{label} ({flags})")
     return clip(", ".join(parts), MAX_FIELD_TEXT - 20)
@@ -93,4 +93,4 @@ def resolved_blocks(token_name: str, renewed_by: str, old_expiry: datetime, new_
 
 
 def resolved_text(token_name: str, old_expiry: datetime, new_expiry: datetime) -> str:
-    return f"{token_name} renewed: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"
+    return f"{escape(token_name)} renewed: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"

@@ -62,4 +62,4 @@ def runbook_blocks(token: Token) -> list[dict]:
 
 
 def runbook_text(token: Token) -> str:
-    return f"Renewal steps for {token.name} (expires {token.expires_at:%Y-%m-%d})"
+    return f"Renewal steps for {escape(token.name)} (expires {token.expires_at:%Y-%m-%d})"

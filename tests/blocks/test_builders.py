@@ -574,8 +574,6 @@ TOP_LEVEL_TEXTS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: top-level fallback texts put the token/account name into "
-                                       "mrkdwn text without escape(): <!channel> in a name becomes a mention")
 @pytest.mark.parametrize("build", TOP_LEVEL_TEXTS)
 def test_top_level_texts_escape_names(build):
     text = build()
@@ -583,8 +581,6 @@ def test_top_level_texts_escape_names(build):
     assert "<@U999>" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: blocks/notice.py _accounts_text puts settings_url into "
-                                       "<url|name> unescaped; the importer's URL_RE (\\S+) lets <, > and | in")
 def test_notice_account_link_cannot_smuggle_markup_through_the_url():
     acc = Account(id="amazon-uk", name="Amazon UK", settings_url="https://commerce.example/x?<!channel>")
     blocks = notice_blocks(token(), [acc], "7d", NOW)
