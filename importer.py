@@ -122,6 +122,19 @@ class _Checker:
             return None
         return value
 
+    def entries(self, section: str, raw: list, lines: list[int], keys: set[str], shape: str):
+        """Yields (where, item, id) for each mapping entry; reports non-mappings and unknown fields."""
+        for i, item in enumerate(raw):
+            where = self.where(section, i, item, lines)
+            if not isinstance(item, dict):
+                self.add(where, f"each entry must be a mapping with {shape}")
+                continue
+            for key in sorted(set(item) - keys):
+                self.add(where, f"unknown field {key!r}")
+            ident = self.text(where, item, "id", required=True, pattern=ID_RE,
+                              hint=" (letters, digits, . _ : -, up to 150)")
+            yield where, item, ident
+
     def flag(self, where: str, item: dict, key: str, default: bool) -> bool:
         value = item.get(key, default)
         if not isinstance(value, bool):
@@ -132,14 +145,7 @@ class _Checker:
 
 def _check_accounts(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
     accounts: dict[str, dict] = {}
-    for i, item in enumerate(raw):
-        where = c.where("accounts", i, item, lines)
-        if not isinstance(item, dict):
-            c.add(where, "each account must be a mapping with id and name")
-            continue
-        for key in sorted(set(item) - ACCOUNT_KEYS):
-            c.add(where, f"unknown field {key!r}")
-        ident = c.text(where, item, "id", required=True, pattern=ID_RE, hint=" (letters, digits, . _ : -, up to 150)")
+    for where, item, ident in c.entries("accounts", raw, lines, ACCOUNT_KEYS, "id and name"):
         name = c.text(where, item, "name", required=True)
         url = c.text(where, item, "settings_url", required=False, pattern=URL_RE, hint=" (an http(s) URL)")
         enabled = c.flag(where, item, "enabled", True)
@@ -155,14 +161,7 @@ def _check_accounts(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]
 
 def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[str]) -> dict[str, dict]:
     tokens: dict[str, dict] = {}
-    for i, item in enumerate(raw):
-        where = c.where("tokens", i, item, lines)
-        if not isinstance(item, dict):
-            c.add(where, "each token must be a mapping with id, kind, name, expires_at and channel")
-            continue
-        for key in sorted(set(item) - TOKEN_KEYS):
-            c.add(where, f"unknown field {key!r}")
-        ident = c.text(where, item, "id", required=True, pattern=ID_RE, hint=" (letters, digits, . _ : -, up to 150)")
+    for where, item, ident in c.entries("tokens", raw, lines, TOKEN_KEYS, "id, kind, name, expires_at and channel"):
         kind = c.text(where, item, "kind", required=True)
         if kind is not None and kind not in KINDS:
             c.add(where, f"unknown kind {kind!r} (use one of: {', '.join(KINDS)})")

@@ -100,7 +100,10 @@ def _serve_socket_mode(app: App, settings: Settings, stop: threading.Event) -> N
 
     handler = SocketModeHandler(app, app_token=settings.slack_app_token)
     _on_sigterm(stop.set)
-    handler.connect()
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        raise ConfigError(f"Socket Mode: Slack refused SLACK_APP_TOKEN ({exc.response.get('error')})") from None
     logger.info("connected in Socket Mode")
     stop.wait()
     handler.close()

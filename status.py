@@ -13,12 +13,15 @@ from thresholds import days_left, ladder_for, stage_for
 def collect(*, session: Session, now: datetime) -> dict:
     tokens = queries.list_tokens(session=session)
     links = queries.accounts_by_token(session=session, token_ids=[t.id for t in tokens])
+    failed_by_token: dict[str, list] = {}
+    for n in queries.failed_notices(session=session):
+        failed_by_token.setdefault(n.token_id, []).append(n)
     out_tokens = []
     for t in tokens:
         notices = queries.open_notices(session=session, token_id=t.id)
         current = [n for n in notices if n.expires_at == t.expires_at]
         latest = current[-1] if current else None
-        failed = [n for n in queries.failed_notices(session=session) if n.token_id == t.id and n.expires_at == t.expires_at]
+        failed = [n for n in failed_by_token.get(t.id, []) if n.expires_at == t.expires_at]
         out_tokens.append({
             "id": t.id, "name": t.name, "kind": t.kind,
             "expires_at": t.expires_at.isoformat(),

@@ -138,3 +138,15 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(env, tmp_path, s
     assert proc.returncode == 0
     assert "received SIGTERM" in output and "stopped" in output and "Traceback" not in output
     assert SECRET not in output and "xoxb-test" not in output
+
+
+def test_serve_uses_socket_mode_when_an_app_token_is_set(env, tmp_path, slack):
+    port = free_port()
+    env = {**env, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test", "SLACK_API_URL": slack.url,
+           "PORT": str(port)}
+    result = run(["serve"], env, tmp_path, timeout=30)
+    (opened,) = slack.calls_to("apps.connections.open")
+    assert opened.headers["authorization"] == "Bearer xapp-test"
+    # The stand-in has no WebSocket side: serve must say so in one line and exit, not fall back to HTTP.
+    assert result.returncode == 2 and "Socket Mode" in result.stderr and "Traceback" not in result.stderr
+    assert "serving HTTP" not in result.stderr

@@ -1,0 +1,56 @@
+"""What the README promises, checked where a test can."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import config
+import tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+CONTRACT_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
+                      "DATABASE_URL", "TOKEN_ENCRYPTION_KEYS", "PORT"}
+
+
+def quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    return [line.strip() for line in block.splitlines() if line.strip()]
+
+
+def test_quick_start_is_two_commands_that_tasks_py_knows():
+    assert quick_start_commands() == ["python3 tasks.py demo", "python3 tasks.py test"]
+    assert tasks.main(["nonsense"]) == 2  # anything else is refused with usage, nothing installed
+
+
+def test_ci_runs_the_readmes_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 tasks.py test" in ci
+
+
+def test_demo_runs_import_then_scan_of_the_example_file(monkeypatch):
+    seen = []
+    monkeypatch.setattr(tasks, "run", lambda *args: seen.append(args) or 0)
+    assert tasks.demo() == 0
+    assert seen == [("bot.py", "import", "examples/tokens.yml"), ("bot.py", "scan")]
+
+
+def test_every_environment_variable_in_the_readme_is_read_by_the_settings():
+    table = README.split("## Environment", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, re.M))
+    assert CONTRACT_VARIABLES <= documented
+    settings = config.Settings.from_env({name: "1" for name in documented if name != "SLACK_API_URL"}, env_file=None)
+    assert settings.port == 1 and settings.socket_mode and settings.scan_interval_minutes == 1
+    source = Path(config.__file__).read_text()
+    assert all(f'"{name}"' in source for name in documented)
+
+
+def test_readme_names_every_runtime_dependency():
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    section = README.split("## Dependencies", 1)[1].lower()
+    for dep in deps:
+        name = re.split(r"[<>=\[ ]", dep, maxsplit=1)[0].lower()
+        assert name in section, f"{name} is not named in the README's dependency list"
