@@ -12,13 +12,15 @@ from config import Settings
 from crypto import SecretBox
 from deps import Deps
 from errors import ConfigError
-from storage.db import create_schema, make_engine
+from storage.db import make_engine
+from storage.migrate import upgrade
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bot.py", description="renewbot: keeps a team ahead of expiring credentials")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the Slack app and the scheduler (the default)")
+    sub.add_parser("migrate", help="apply pending database migrations, then exit")
     imp = sub.add_parser("import", help="create or update accounts and tokens from a YAML file (idempotent)")
     imp.add_argument("file", metavar="FILE.yml")
     scan = sub.add_parser("scan", help="one pass of the scheduler's work (plan and deliver notices), then exit")
@@ -36,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         engine = make_engine(settings.database_url)
-        create_schema(engine)
+        # Every command starts from the current schema; two processes starting together are safe.
+        migrated = upgrade(engine)
+        if args.command == "migrate":
+            print("migrate: applied pending migrations" if migrated else "migrate: the database is up to date")
+            return 0
         deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys))
         if args.command == "serve":
             from serve import serve

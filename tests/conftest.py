@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from crypto import SecretBox
 from deps import Deps
-from storage.db import create_schema, make_engine
+from storage.db import make_engine
+from storage.migrate import upgrade
 from tests.support.slack_standin import SlackStandin
 
 PG_ADMIN_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
@@ -68,7 +69,7 @@ def db_url(request, tmp_path) -> str:
 @pytest.fixture
 def engine(db_url) -> Engine:
     eng = make_engine(db_url)
-    create_schema(eng)
+    upgrade(eng)
     yield eng
     eng.dispose()
 
@@ -76,7 +77,7 @@ def engine(db_url) -> Engine:
 @pytest.fixture
 def sqlite_engine(tmp_path) -> Engine:
     eng = make_engine(f"sqlite:///{tmp_path / 'unit.db'}")
-    create_schema(eng)
+    upgrade(eng)
     yield eng
     eng.dispose()
 

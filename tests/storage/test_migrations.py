@@ -1,0 +1,53 @@
+"""Migrations make the schema, agree with the models, and are safe to start twice at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401
+from storage.db import make_engine
+from storage.migrate import current_revision, head_revision, upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_models_and_migrations_agree(engine):
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_is_a_no_op_the_second_time(engine):
+    assert upgrade(engine) is False
+
+
+def test_schema_comes_only_from_migrations(db_url):
+    eng = make_engine(db_url)
+    assert "token" not in inspect(eng).get_table_names()
+    assert upgrade(eng) is True
+    assert {"account", "token", "tokenaccount", "notice", "renewal", "alembic_version"} <= set(
+        inspect(eng).get_table_names())
+    eng.dispose()
+
+
+def test_two_processes_migrating_at_once(db_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")} | {"DATABASE_URL": db_url}
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "migrate"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    assert [r[2] for r in results] == [0, 0], results
+    outs = sorted(r[0].strip() for r in results)
+    assert "migrate: applied pending migrations" in outs
+    eng = make_engine(db_url)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    eng.dispose()
