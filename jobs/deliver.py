@@ -21,6 +21,7 @@ from blocks.notice import notice_blocks, notice_metadata, notice_text
 from storage import queries
 from storage.db import session_scope
 from storage.models import Notice
+from ids import NOTICE_EVENT_TYPE
 from thresholds import EXPIRED
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,13 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: date
     blocks = notice_blocks(token, accounts, notice.stage, now)
     text = notice_text(token, notice.stage, now)
     try:
-        if root is None:
+        # An earlier attempt may have reached Slack before its process died or its reply was lost.
+        found = _already_posted(client, notice.channel, notice_id, root) if attempts > 1 else None
+        if found is not None:
+            logger.info("notice %s was already posted as %s; adopting it, not posting again", notice_id, found)
+            outcome = dict(state="sent", ts=found, root_ts=root or found, sent_at=now, claimed_until=None,
+                           last_error=None)
+        elif root is None:
             resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks,
                                            metadata=notice_metadata(notice_id, token, notice.stage),
                                            unfurl_links=False)
@@ -98,6 +105,31 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: date
         queries.finish_notice(session=session, notice_id=notice_id, **outcome)
     report.sent.append(notice_id)
     logger.info("notice %s posted for token %s (%s)", notice_id, token.id, notice.stage)
+
+
+def find_posted(client: WebClient, channel: str, notice_id: int, root: str | None) -> str | None:
+    """The ts of a message carrying this notice's metadata, from the channel (or thread) history."""
+    if root is None:
+        resp = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
+    else:
+        resp = client.conversations_replies(channel=channel, ts=root, include_all_metadata=True, limit=200)
+    for message in resp.get("messages") or []:
+        meta = message.get("metadata") or {}
+        if (meta.get("event_type") == NOTICE_EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("notice_id") == notice_id):
+            return message["ts"]
+    return None
+
+
+def _already_posted(client: WebClient, channel: str, notice_id: int, root: str | None) -> str | None:
+    try:
+        return find_posted(client, channel, notice_id, root)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "missing_scope":
+            raise
+        # Without channels:history we cannot check; posting again beats never posting.
+        logger.warning("cannot read %s history (missing_scope): notice %s may be posted twice", channel, notice_id)
+        return None
 
 
 def _update_root(client: WebClient, channel: str, root: str, text: str, blocks: list[dict]) -> None:

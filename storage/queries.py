@@ -111,28 +111,31 @@ def supersede_pending(*, session: Session, token_id: str, expires_at: datetime, 
     return session.execute(stmt).rowcount
 
 
+def _claimable(now: datetime):
+    return or_(
+        (Notice.state == "pending") & (or_(col(Notice.next_attempt_at).is_(None), Notice.next_attempt_at <= now)),
+        (Notice.state == "sending") & (Notice.claimed_until < now),  # a lease that ran out: its owner died
+    )
+
+
 def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50) -> list[int]:
-    """Claims notices to post. A compare-and-set per row, so concurrent scans never share one."""
-    candidates = session.exec(
-        select(Notice.id)
-        .where(or_(
-            (Notice.state == "pending") & (or_(col(Notice.next_attempt_at).is_(None), Notice.next_attempt_at <= now)),
-            (Notice.state == "sending") & (Notice.claimed_until < now),
-        ))
-        .order_by(Notice.id)
-        .limit(limit)
-    ).all()
+    """Claims notices to post, so concurrent scans and replicas never share one.
+
+    PostgreSQL: one UPDATE over rows locked with FOR UPDATE SKIP LOCKED.
+    SQLite (one writer at a time): a compare-and-set UPDATE per candidate row.
+    """
+    claim = dict(state="sending", claimed_until=now + lease, attempts=Notice.attempts + 1)
+    if session.get_bind().dialect.name == "postgresql":
+        locked = (select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+        rows = session.execute(
+            update(Notice).where(col(Notice.id).in_(locked)).values(**claim).returning(Notice.id)
+        ).all()
+        return sorted(r[0] for r in rows)
+    candidates = session.exec(select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)).all()
     claimed = []
     for notice_id in candidates:
-        result = session.execute(
-            update(Notice)
-            .where(Notice.id == notice_id)
-            .where(or_(
-                Notice.state == "pending",
-                (Notice.state == "sending") & (Notice.claimed_until < now),
-            ))
-            .values(state="sending", claimed_until=now + lease, attempts=Notice.attempts + 1)
-        )
+        result = session.execute(update(Notice).where(Notice.id == notice_id, _claimable(now)).values(**claim))
         if result.rowcount == 1:
             claimed.append(notice_id)
     return claimed

@@ -168,6 +168,11 @@ class SlackStandin:
             reply = (status, "upstream error", {})
         self._queue_failures(method, [reply] * times)
 
+    def hold_reply_next(self, method: str, seconds: float) -> None:
+        """Apply the next call to `method` at once but answer it only after `seconds`."""
+        with self._lock:
+            self._holds[method] = seconds
+
     def drop_connection_next(self, method: str, times: int = 1) -> None:
         self._queue_failures(method, [None] * times)  # None: answer nothing, just close
 
@@ -191,6 +196,7 @@ class SlackStandin:
             self.rate_limited = 0
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
+            self._holds: dict[str, float] = {}
 
     # Everything below runs on server threads; _answer and the _api_* methods hold self._lock.
     def _dispatch(self, path: str, query: str, headers: dict, raw: bytes):
@@ -215,6 +221,10 @@ class SlackStandin:
             call.error = body.get("error") if isinstance(body, dict) else f"http_{reply[0]}" if reply else "dropped"
             call.failed = call.error is not None
             self._calls.append(call)
+            hold = self._holds.pop(method, 0.0)
+        if hold:
+            # The call took effect; its reply is late. A client killed meanwhile never learns the ts.
+            time.sleep(hold)
         return reply
 
     def _answer(self, method: str, params: dict, headers: dict):
