@@ -57,13 +57,22 @@ def pg_url():
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'renewbot.db'}"
-    url = request.getfixturevalue("pg_url")
+    return _fresh_pg(request.getfixturevalue("pg_url"))
+
+
+def _fresh_pg(url: str) -> str:
     eng = make_engine(url)
     with eng.begin() as conn:  # a clean schema for every test
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     eng.dispose()
     return url
+
+
+@pytest.fixture
+def pg_db_url(pg_url) -> str:
+    """PostgreSQL only, for what only makes sense there (replicas)."""
+    return _fresh_pg(pg_url)
 
 
 @pytest.fixture
