@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,6 +11,8 @@ from config import Settings
 from crypto import SecretBox
 from deps import Deps
 from errors import ConfigError
+from keys import check_keys, rotate_keys
+from logs import configure_logging
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -21,6 +22,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the Slack app and the scheduler (the default)")
     sub.add_parser("migrate", help="apply pending database migrations, then exit")
+    sub.add_parser("rotate-keys", help="re-encrypt every stored secret under the newest TOKEN_ENCRYPTION_KEYS key")
     imp = sub.add_parser("import", help="create or update accounts and tokens from a YAML file (idempotent)")
     imp.add_argument("file", metavar="FILE.yml")
     scan = sub.add_parser("scan", help="one pass of the scheduler's work (plan and deliver notices), then exit")
@@ -34,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = Settings.from_env()
         engine = make_engine(settings.database_url)
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
             print("migrate: applied pending migrations" if migrated else "migrate: the database is up to date")
             return 0
         deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys))
+        if args.command == "rotate-keys":
+            print(f"rotate-keys: re-encrypted {rotate_keys(engine, deps.box)} secret(s) under the newest key")
+            return 0
+        if args.command in ("serve", "scan"):
+            check_keys(engine, deps.box)
         if args.command == "serve":
             from serve import serve
             return serve(settings, deps)

@@ -38,6 +38,13 @@ class SecretBox:
         except InvalidToken:
             raise ConfigError("TOKEN_ENCRYPTION_KEYS cannot decrypt a stored secret (was a key removed?)") from None
 
+    def rotate(self, ciphertext: str, *, label: str) -> str:
+        """The same secret under the newest key."""
+        try:
+            return self._require().rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise ConfigError(f"TOKEN_ENCRYPTION_KEYS cannot decrypt the stored secret of {label}; nothing was rotated") from None
+
     def can_decrypt(self, ciphertext: str) -> bool:
         try:
             self.decrypt(ciphertext)

@@ -1,0 +1,44 @@
+"""Start-up key checks and `bot.py rotate-keys`."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from crypto import SecretBox
+from errors import ConfigError
+from storage.db import session_scope
+from storage.models import Token
+
+SAMPLE = 50  # enough to catch a wrong or missing key without decrypting a million rows at start-up
+
+
+def check_keys(engine: Engine, box: SecretBox) -> None:
+    """Refuses to start when stored secrets exist that the configured keys cannot read."""
+    with session_scope(engine) as session:
+        stored = session.exec(select(func.count()).select_from(Token).where(
+            col(Token.secret_encrypted).is_not(None))).one()
+        if not stored:
+            return
+        if not box.ready:
+            raise ConfigError(f"{stored} stored secret(s) but TOKEN_ENCRYPTION_KEYS is not set: "
+                              "set the key(s) they were encrypted with")
+        sample = session.exec(select(Token.id, Token.secret_encrypted)
+                              .where(col(Token.secret_encrypted).is_not(None)).order_by(Token.id).limit(SAMPLE)).all()
+    unreadable = [token_id for token_id, secret in sample if not box.can_decrypt(secret)]
+    if unreadable:
+        raise ConfigError(f"TOKEN_ENCRYPTION_KEYS cannot decrypt the stored secret of {len(unreadable)} token(s) "
+                          f"(e.g. {unreadable[0]}): keep the old key in the list, after the new one")
+
+
+def rotate_keys(engine: Engine, box: SecretBox) -> int:
+    """Re-encrypts every stored secret under the newest key, all or nothing. Returns how many."""
+    count = 0
+    with session_scope(engine) as session:
+        for token in session.exec(select(Token).where(col(Token.secret_encrypted).is_not(None))
+                                  .order_by(Token.id).with_for_update()):
+            token.secret_encrypted = box.rotate(token.secret_encrypted, label=token.id)
+            session.add(token)
+            count += 1
+    return count
