@@ -124,6 +124,6 @@ def slack():
 
 @pytest.fixture
 def bot(slack, deps):
-    from tests.support.bot_server import BotServer, test_settings
-    with BotServer(test_settings(slack.url), deps, slack) as server:
+    from tests.support.bot_server import BotServer, standin_settings
+    with BotServer(standin_settings(slack.url), deps, slack) as server:
         yield server

@@ -19,7 +19,7 @@ from web import make_wsgi_app
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 
 
-def test_settings(api_url: str, **overrides) -> Settings:
+def standin_settings(api_url: str, **overrides) -> Settings:
     values = dict(slack_bot_token="xoxb-test-token", slack_signing_secret=SIGNING_SECRET, slack_app_token=None,
                   slack_api_url=api_url, database_url="sqlite://", token_encryption_keys=(), port=0,
                   scan_interval_minutes=15)
