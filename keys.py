@@ -17,15 +17,16 @@ SAMPLE = 50  # enough to catch a wrong or missing key without decrypting a milli
 def check_keys(engine: Engine, box: SecretBox) -> None:
     """Refuses to start when stored secrets exist that the configured keys cannot read."""
     with session_scope(engine) as session:
-        stored = session.exec(select(func.count()).select_from(Token).where(
-            col(Token.secret_encrypted).is_not(None))).one()
-        if not stored:
-            return
-        if not box.ready:
-            raise ConfigError(f"{stored} stored secret(s) but TOKEN_ENCRYPTION_KEYS is not set: "
-                              "set the key(s) they were encrypted with")
+        # The partial index ix_token_secret makes this cheap however many tokens there are.
         sample = session.exec(select(Token.id, Token.secret_encrypted)
                               .where(col(Token.secret_encrypted).is_not(None)).order_by(Token.id).limit(SAMPLE)).all()
+        if not sample:
+            return
+        if not box.ready:
+            stored = session.exec(select(func.count()).select_from(Token).where(
+                col(Token.secret_encrypted).is_not(None))).one()
+            raise ConfigError(f"{stored} stored secret(s) but TOKEN_ENCRYPTION_KEYS is not set: "
+                              "set the key(s) they were encrypted with")
     unreadable = [token_id for token_id, secret in sample if not box.can_decrypt(secret)]
     if unreadable:
         raise ConfigError(f"TOKEN_ENCRYPTION_KEYS cannot decrypt the stored secret of {len(unreadable)} token(s) "

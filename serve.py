@@ -14,6 +14,7 @@ from deps import Deps
 from errors import ConfigError
 from handlers import register_all
 from jobs.deliver import deliver_due
+from jobs.pacing import ChannelPacer
 from jobs.scan import scan
 from jobs.scheduler import build_scheduler
 from slack_client import make_client
@@ -48,9 +49,10 @@ def check_slack(app: App) -> None:
 def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
     app = build_app(settings, deps)
     check_slack(app)
+    pacer = ChannelPacer()  # one per process: both jobs post into the same channels
     scheduler = build_scheduler(
-        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock()),
-        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock()),
+        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
+        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
         interval_minutes=settings.scan_interval_minutes, clock=deps.clock,
     )
     stop = threading.Event()

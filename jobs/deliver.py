@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.error import URLError
@@ -22,6 +25,7 @@ from storage import queries
 from storage.db import session_scope
 from storage.models import Notice
 from ids import NOTICE_EVENT_TYPE
+from jobs.pacing import ChannelPacer
 from thresholds import EXPIRED
 
 logger = logging.getLogger(__name__)
@@ -50,16 +54,50 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=(rng or random).uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 
 
-def deliver_due(*, engine: Engine, client: WebClient, now: datetime, limit: int = 50) -> DeliveryReport:
+def deliver_due(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None,
+                limit: int = 50, max_workers: int = 8) -> DeliveryReport:
+    """Posts everything claimable, channel by channel in parallel, each channel paced.
+
+    Claims go in rounds of `limit` so a lease never outlives the work it covers.
+    Leases and retry times move on with the real time spent (pacing takes real
+    seconds); messages are worded as of `now`. A round in which nothing got
+    through ends the pass: what failed waits for its retry time, not a busy loop.
+    """
+    pacer = pacer or ChannelPacer()
     report = DeliveryReport()
-    with session_scope(engine) as session:
-        claimed = queries.claim_due_notices(session=session, now=now, lease=LEASE, limit=limit)
-    for notice_id in claimed:
-        _deliver_one(engine=engine, client=client, notice_id=notice_id, now=now, report=report)
-    return report
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver") as pool:
+        while True:
+            round_now = now + timedelta(seconds=time.monotonic() - started)
+            with session_scope(engine) as session:
+                claimed = queries.claim_due_notices(session=session, now=round_now, lease=LEASE, limit=limit)
+            if not claimed:
+                return report
+            by_channel: dict[str, list[int]] = defaultdict(list)
+            for notice_id, channel in claimed:
+                by_channel[channel].append(notice_id)
+            sent_before = len(report.sent) + len(report.dropped)
+            work = [pool.submit(_deliver_channel, engine, client, ids, round_now, now, pacer, report)
+                    for ids in by_channel.values()]
+            for future in work:
+                future.result()
+            if len(report.sent) + len(report.dropped) == sent_before:
+                return report
 
 
-def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: datetime, report: DeliveryReport) -> None:
+def _deliver_channel(engine: Engine, client: WebClient, notice_ids: list[int], now: datetime, as_of: datetime,
+                     pacer: ChannelPacer, report: DeliveryReport) -> None:
+    for notice_id in notice_ids:
+        try:
+            _deliver_one(engine=engine, client=client, notice_id=notice_id, now=now, as_of=as_of, report=report,
+                         pacer=pacer)
+        except Exception:
+            # Left in "sending": its lease runs out and a later pass picks it up (and checks history first).
+            logger.exception("notice %s: delivery failed unexpectedly", notice_id)
+
+
+def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: datetime, as_of: datetime,
+                 report: DeliveryReport, pacer: ChannelPacer) -> None:
     with session_scope(engine) as session:
         notice = session.get(Notice, notice_id)
         token = queries.get_token(session=session, token_id=notice.token_id) if notice else None
@@ -71,8 +109,8 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: date
         accounts = queries.token_accounts(session=session, token_id=token.id)
         root = queries.root_ts(session=session, token_id=token.id, expires_at=token.expires_at)
         attempts = notice.attempts
-    blocks = notice_blocks(token, accounts, notice.stage, now)
-    text = notice_text(token, notice.stage, now)
+    blocks = notice_blocks(token, accounts, notice.stage, as_of)
+    text = notice_text(token, notice.stage, as_of)
     try:
         # An earlier attempt may have reached Slack before its process died or its reply was lost.
         found = _already_posted(client, notice.channel, notice_id, root) if attempts > 1 else None
@@ -81,12 +119,14 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: date
             outcome = dict(state="sent", ts=found, root_ts=root or found, sent_at=now, claimed_until=None,
                            last_error=None)
         elif root is None:
+            pacer.wait(notice.channel)
             resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks,
                                            metadata=notice_metadata(notice_id, token, notice.stage),
                                            unfurl_links=False)
             ts = resp["ts"]
             outcome = dict(state="sent", ts=ts, root_ts=ts, sent_at=now, claimed_until=None, last_error=None)
         else:
+            pacer.wait(notice.channel)
             resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks, thread_ts=root,
                                            reply_broadcast=notice.stage == EXPIRED,
                                            metadata=notice_metadata(notice_id, token, notice.stage),
@@ -94,6 +134,8 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: date
             outcome = dict(state="sent", ts=resp["ts"], root_ts=root, sent_at=now, claimed_until=None, last_error=None)
             _update_root(client, notice.channel, root, text, blocks)
     except SlackApiError as exc:
+        if exc.response.status_code == 429:
+            pacer.back_off(notice.channel, _retry_after(exc.response.headers))
         _record_failure(engine, notice_id, now, attempts, exc, report)
         return
     except (URLError, OSError, TimeoutError) as exc:

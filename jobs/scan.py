@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from jobs.deliver import DeliveryReport, deliver_due
+from jobs.pacing import ChannelPacer
 from jobs.plan import plan_notices
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,9 @@ class ScanReport:
     delivery: DeliveryReport
 
 
-def scan(*, engine: Engine, client: WebClient, now: datetime) -> ScanReport:
+def scan(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None) -> ScanReport:
     planned = plan_notices(engine=engine, now=now)
-    delivery = deliver_due(engine=engine, client=client, now=now)
+    delivery = deliver_due(engine=engine, client=client, now=now, pacer=pacer)
     if planned or delivery.sent or delivery.retrying or delivery.failed:
         logger.info("scan: %d planned, %d sent, %d to retry, %d failed", planned, len(delivery.sent),
                     len(delivery.retrying), len(delivery.failed))

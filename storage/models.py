@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -26,6 +26,11 @@ class Account(SQLModel, table=True):
 # A credential that expires. The secret is only ever stored Fernet-encrypted.
 # `version` grows with each change so a stale or doubled renewal is refused.
 class Token(SQLModel, table=True):
+    __table_args__ = (
+        # Start-up key checks look only at tokens holding a secret.
+        Index("ix_token_secret", "id", sqlite_where=text("secret_encrypted IS NOT NULL"),
+              postgresql_where=text("secret_encrypted IS NOT NULL")),
+    )
     id: str = Field(primary_key=True, max_length=200)
     kind: str = Field(max_length=40)
     name: str

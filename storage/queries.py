@@ -118,7 +118,7 @@ def _claimable(now: datetime):
     )
 
 
-def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50) -> list[int]:
+def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50) -> list[tuple[int, str]]:
     """Claims notices to post, so concurrent scans and replicas never share one.
 
     PostgreSQL: one UPDATE over rows locked with FOR UPDATE SKIP LOCKED.
@@ -129,15 +129,16 @@ def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limi
         locked = (select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)
                   .with_for_update(skip_locked=True))
         rows = session.execute(
-            update(Notice).where(col(Notice.id).in_(locked)).values(**claim).returning(Notice.id)
+            update(Notice).where(col(Notice.id).in_(locked)).values(**claim).returning(Notice.id, Notice.channel)
         ).all()
-        return sorted(r[0] for r in rows)
-    candidates = session.exec(select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)).all()
+        return sorted((r[0], r[1]) for r in rows)
+    candidates = session.exec(
+        select(Notice.id, Notice.channel).where(_claimable(now)).order_by(Notice.id).limit(limit)).all()
     claimed = []
-    for notice_id in candidates:
+    for notice_id, channel in candidates:
         result = session.execute(update(Notice).where(Notice.id == notice_id, _claimable(now)).values(**claim))
         if result.rowcount == 1:
-            claimed.append(notice_id)
+            claimed.append((notice_id, channel))
     return claimed
 
 

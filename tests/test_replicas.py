@@ -54,7 +54,8 @@ def replicas(pg_db_url, slack, tmp_path):
     engine = make_engine(pg_db_url)
     upgrade(engine)
     now = utc_now()
-    seed(engine, now=now, tokens=[token(f"t{i}", now + timedelta(days=1 + i % 6), owners=["U0OWNER"])
+    seed(engine, now=now, tokens=[token(f"t{i}", now + timedelta(days=1 + i % 6), owners=["U0OWNER"],
+                                        channel=f"C0CH{i % 6}")
                                   for i in range(TOKENS)])
     key = Fernet.generate_key().decode()
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")} | {

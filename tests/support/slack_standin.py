@@ -194,6 +194,7 @@ class SlackStandin:
             self._rate: tuple[float, int] | None = None
             self._buckets: dict[str, tuple[float, float]] = {}
             self.rate_limited = 0
+            self.missing_channels: set[str] = set()  # posting there answers channel_not_found
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
             self._holds: dict[str, float] = {}
@@ -281,7 +282,7 @@ class SlackStandin:
 
     def _api_chat_postMessage(self, p: dict) -> dict:
         channel = p.get("channel")
-        if not channel:
+        if not channel or channel in self.missing_channels:
             return _err("channel_not_found")
         if not (p.get("text") or p.get("blocks") or p.get("attachments")):
             return _err("no_text")
@@ -341,7 +342,7 @@ class SlackStandin:
 
     def _api_conversations_history(self, p: dict) -> dict:
         channel = p.get("channel")
-        if not channel:
+        if not channel or channel in self.missing_channels:
             return _err("channel_not_found")
         limit = int(p.get("limit") or 100)
         oldest, latest = Decimal(str(p.get("oldest") or 0)), Decimal(str(p.get("latest") or "9" * 12))

@@ -1,0 +1,38 @@
+"""Per-channel pacing: Slack allows about one chat.postMessage per second per channel.
+
+One pacer per process, shared by every delivery, so the bot slows itself down
+instead of collecting 429s; a channel that was rate-limited anyway waits for
+its Retry-After without holding up the others.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+# 5% over Slack's one second, so network jitter doesn't land two posts inside one second.
+DEFAULT_INTERVAL = 1.05
+
+
+class ChannelPacer:
+    def __init__(self, interval: float = DEFAULT_INTERVAL, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = interval
+        self._clock, self._sleep = clock, sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, channel: str) -> None:
+        """Blocks until this channel may take another post, and books the slot."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next.get(channel, now))
+            self._next[channel] = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+    def back_off(self, channel: str, seconds: float) -> None:
+        with self._lock:
+            self._next[channel] = max(self._next.get(channel, 0.0), self._clock() + seconds)
