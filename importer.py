@@ -17,10 +17,14 @@ from storage.models import Account, Token, TokenAccount
 from thresholds import ladder_for, notify_from
 
 KINDS = ("amazon-mws", "amazon-sp-api", "generic")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,149}$")
-CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-OWNER_RE = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-URL_RE = re.compile(r"^https?://[^\s<>|\"]+$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,149}")
+CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,38}")
+OWNER_RE = re.compile(r"[UWS][A-Z0-9]{2,38}")
+URL_RE = re.compile(r"https?://[^\s<>|\"]{1,2000}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_TEXT = 200
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url"}
 TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days"}
 
@@ -48,7 +52,13 @@ def parse_expiry(value: Any) -> datetime:
             raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD or an ISO 8601 datetime)") from None
     else:
         raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 datetime")
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    try:
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{moment:%Y-%m-%d} is out of range (1970 to 8999)")
+    return moment
 
 
 class _Loader(yaml.SafeLoader):
@@ -57,7 +67,7 @@ class _Loader(yaml.SafeLoader):
     def construct_yaml_timestamp(self, node):
         try:
             return super().construct_yaml_timestamp(node)
-        except ValueError:
+        except (ValueError, AttributeError, TypeError, OverflowError):
             raise yaml.constructor.ConstructorError(
                 None, None, f"{node.value!r} is not a real date", node.start_mark) from None
 
@@ -78,6 +88,8 @@ def _load(path: Path) -> tuple[Any, Any]:
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except RecursionError:
+        raise ImportFileError(str(path), ["the YAML is nested too deeply to be an import file"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -117,8 +129,11 @@ class _Checker:
         if not isinstance(value, str):
             self.add(where, f"{key} must be text, not {type(value).__name__}{hint}")
             return None
-        if not value.strip() or (pattern is not None and not pattern.match(value)):
+        if not value.strip() or (pattern is not None and not pattern.fullmatch(value)):
             self.add(where, f"{key} {value[:80]!r} is not valid{hint}")
+            return None
+        if pattern is None and (len(value) > MAX_TEXT or CONTROL_RE.search(value)):
+            self.add(where, f"{key} must be at most {MAX_TEXT} characters of plain text (no control characters)")
             return None
         return value
 
@@ -177,7 +192,7 @@ def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[
             except ValueError as exc:
                 c.add(where, f"expires_at: {exc}")
         owners = item.get("owners", []) or []
-        if not isinstance(owners, list) or not all(isinstance(o, str) and OWNER_RE.match(o) for o in owners):
+        if not isinstance(owners, list) or not all(isinstance(o, str) and OWNER_RE.fullmatch(o) for o in owners):
             c.add(where, "owners must be a list of Slack user or user group IDs (U…, W… or S…)")
             owners = []
         refs = item.get("accounts", []) or []

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+# Tests point this elsewhere so a tiny run never overwrites the real figures.
+RESULTS = Path(os.environ.get("RENEWBOT_BENCH_RESULTS") or ROOT / "bench" / "results")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

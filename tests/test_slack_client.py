@@ -24,3 +24,14 @@ def test_a_429_waits_for_retry_after_then_succeeds(slack):
     started = time.monotonic()
     resp = make_client("xoxb-test", slack.url).chat_postMessage(channel="C0ALERTS", text="hello")
     assert resp["ok"] and time.monotonic() - started >= 1
+
+
+def test_a_long_retry_after_is_not_slept_through(slack):
+    from slack_sdk.errors import SlackApiError
+    import pytest
+    slack.fail_next("chat.postMessage", status=429, retry_after=60)
+    started = time.monotonic()
+    with pytest.raises(SlackApiError) as err:
+        make_client("xoxb-test", slack.url).chat_postMessage(channel="C0ALERTS", text="hello")
+    assert err.value.response.status_code == 429 and time.monotonic() - started < 2
+    assert len(slack.calls_to("chat.postMessage")) == 1

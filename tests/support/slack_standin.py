@@ -195,6 +195,7 @@ class SlackStandin:
             self._buckets: dict[str, tuple[float, float]] = {}
             self.rate_limited = 0
             self.missing_channels: set[str] = set()  # posting there answers channel_not_found
+            self.throttled_channels: dict[str, int] = {}  # posting there answers 429 with this Retry-After
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
             self._holds: dict[str, float] = {}
@@ -236,6 +237,8 @@ class SlackStandin:
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth[len("Bearer "):].strip():
             return 200, _err("not_authed"), {}
+        if method == "chat.postMessage" and params.get("channel") in self.throttled_channels:
+            return 429, _err("ratelimited"), {"Retry-After": str(self.throttled_channels[params["channel"]])}
         if method == "chat.postMessage" and params.get("channel"):
             wait = self._throttle(str(params["channel"]))
             if wait:
