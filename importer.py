@@ -129,7 +129,7 @@ class _Checker:
         if not isinstance(value, str):
             self.add(where, f"{key} must be text, not {type(value).__name__}{hint}")
             return None
-        if not value.strip() or (pattern is not None and not pattern.fullmatch(value)):
+        if not value.strip() or (pattern is not None and (not pattern.fullmatch(value) or CONTROL_RE.search(value))):
             self.add(where, f"{key} {value[:80]!r} is not valid{hint}")
             return None
         if pattern is None and (len(value) > MAX_TEXT or CONTROL_RE.search(value)):
@@ -144,7 +144,7 @@ class _Checker:
             if not isinstance(item, dict):
                 self.add(where, f"each entry must be a mapping with {shape}")
                 continue
-            for key in sorted(set(item) - keys):
+            for key in sorted(set(item) - keys, key=repr):
                 self.add(where, f"unknown field {key!r}")
             ident = self.text(where, item, "id", required=True, pattern=ID_RE,
                               hint=" (letters, digits, . _ : -, up to 150)")
@@ -226,7 +226,7 @@ def check_file(path: Path, *, session: Session) -> tuple[dict[str, dict], dict[s
     if not isinstance(data, dict):
         raise ImportFileError(str(path), ["the file must be a mapping with 'accounts' and/or 'tokens' lists"])
     c = _Checker()
-    for key in sorted(set(data) - {"accounts", "tokens"}):
+    for key in sorted(set(data) - {"accounts", "tokens"}, key=repr):
         c.add("top level", f"unknown section {key!r} (expected accounts and tokens)")
     raw_accounts, raw_tokens = data.get("accounts") or [], data.get("tokens") or []
     for section, raw in (("accounts", raw_accounts), ("tokens", raw_tokens)):

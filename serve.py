@@ -81,7 +81,7 @@ def _on_sigterm(callback) -> None:
 def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event) -> None:
     from waitress.server import create_server
 
-    server = create_server(make_wsgi_app(app, deps.engine), host=host, port=settings.port, threads=8,
+    server = create_server(make_wsgi_app(app, deps.engine, settings.slack_signing_secret or ""), host=host, port=settings.port, threads=8,
                            ident="renewbot", clear_untrusted_proxy_headers=True)
 
     def shutdown() -> None:

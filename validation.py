@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
+from typing import Any
 
 import ids
 from errors import RenewalRejected
@@ -13,6 +14,7 @@ from storage.models import Account
 
 MWS_RE = re.compile(r"^amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 MAX_SECRET = 3000
+CHECKBOX_GROUP = 10  # Slack's checkbox limit: the modal puts accounts in groups of this many
 
 SECRET_HINTS = {
     "amazon-mws": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
@@ -24,7 +26,7 @@ SECRET_HINTS = {
 def secret_problem(kind: str, value: str | None) -> str | None:
     """What is wrong with a new secret for this kind; the message never repeats the value."""
     # Surrounding whitespace is a pasting accident, not part of the token: it is stripped on save.
-    value = (value or "").strip()
+    value = value.strip() if isinstance(value, str) else ""
     if not value:
         return "Paste the new token."
     if len(value) > MAX_SECRET:
@@ -63,36 +65,58 @@ class Submission:
     no_fetch: frozenset[str]
 
 
-def _selected(values: dict, prefix: str) -> set[str]:
+def _selected(values: dict, prefix: str, groups: int, errors: dict[str, str]) -> set[str]:
+    """Ticked account ids from the form's own checkbox groups (blocks the form lacks are ignored).
+
+    A group we cannot read is an error on that group, never silently "unticked".
+    """
     chosen: set[str] = set()
-    for block_id, actions in values.items():
-        if block_id.startswith(prefix):
-            for action in actions.values():
-                chosen.update(o.get("value") for o in (action.get("selected_options") or []) if isinstance(o, dict))
+    for block_id in (f"{prefix}{n}" for n in range(groups)):
+        if block_id not in values:
+            continue
+        actions = values[block_id]
+        options = [o for a in actions.values() for o in (a.get("selected_options") or [])] if (
+            isinstance(actions, dict) and all(isinstance(a, dict) and isinstance(a.get("selected_options") or [], list)
+                                              for a in actions.values())) else None
+        if options is None or not all(isinstance(o, dict) and isinstance(o.get("value"), str) for o in options):
+            errors[block_id] = "These boxes could not be read: tick them again."
+            continue
+        chosen.update(o["value"] for o in options)
     return chosen
+
+
+def _field(values: dict, block_id: str, action_id: str, key: str) -> Any:
+    action = values.get(block_id)
+    action = action.get(action_id) if isinstance(action, dict) else None
+    return action.get(key) if isinstance(action, dict) else None
 
 
 def parse_submission(values: dict, *, token_id: str, version: int, kind: str, current_expiry: datetime,
                      accounts: Sequence[Account], now: datetime) -> Submission:
     """Reads the modal's state.values; raises RenewalRejected keyed by block id."""
     errors: dict[str, str] = {}
-    secret = (values.get(ids.SECRET_BLOCK, {}).get(ids.SECRET_INPUT, {}) or {}).get("value")
+    values = values if isinstance(values, dict) else {}
+    secret = _field(values, ids.SECRET_BLOCK, ids.SECRET_INPUT, "value")
     if problem := secret_problem(kind, secret):
         errors[ids.SECRET_BLOCK] = problem
-    raw_date = (values.get(ids.EXPIRY_BLOCK, {}).get(ids.EXPIRY_INPUT, {}) or {}).get("selected_date")
+    raw_date = _field(values, ids.EXPIRY_BLOCK, ids.EXPIRY_INPUT, "selected_date")
     new_day = None
     if raw_date:
         try:
-            new_day = date.fromisoformat(str(raw_date))
+            new_day = date.fromisoformat(raw_date) if isinstance(raw_date, str) else None
+            if new_day is None:
+                raise ValueError(raw_date)
         except ValueError:
             errors[ids.EXPIRY_BLOCK] = "That is not a date."
     if ids.EXPIRY_BLOCK not in errors and (problem := expiry_problem(new_day, current=current_expiry, now=now)):
         errors[ids.EXPIRY_BLOCK] = problem
+    groups = -(-len(accounts) // CHECKBOX_GROUP)
+    reenable = _selected(values, ids.REENABLE_BLOCK_PREFIX, groups, errors)
+    no_fetch = _selected(values, ids.NOFETCH_BLOCK_PREFIX, groups, errors)
     if errors:
         raise RenewalRejected(errors)
     served = {a.id for a in accounts}
     return Submission(
-        token_id=token_id, version=version, secret=(secret or "").strip(), new_expiry=as_expiry(new_day),
-        reenable=frozenset(_selected(values, ids.REENABLE_BLOCK_PREFIX) & served),
-        no_fetch=frozenset(_selected(values, ids.NOFETCH_BLOCK_PREFIX) & served),
+        token_id=token_id, version=version, secret=secret.strip(), new_expiry=as_expiry(new_day),
+        reenable=frozenset(reenable & served), no_fetch=frozenset(no_fetch & served),
     )

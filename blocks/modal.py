@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import ids
 from blocks.common import (
-    MAX_OPTION_TEXT, MAX_OPTIONS_CHECKBOXES, MAX_OPTIONS_SELECT, context, plain, ymd,
+    MAX_OPTION_TEXT, MAX_OPTIONS_SELECT, context, plain, ymd,
 )
 from blocks.runbook import provider_reminder
 from storage.models import Account, Token
-from validation import MAX_SECRET, SECRET_HINTS
+from validation import CHECKBOX_GROUP, MAX_SECRET, SECRET_HINTS
 
 AMAZON_KINDS = ("amazon-mws", "amazon-sp-api")
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,38}")
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,11 @@ class ModalState:
             token_id = data.get("token_id")
             version = data.get("version", 0)
             channel = data.get("channel")
-            if not (token_id is None or isinstance(token_id, str)) or not isinstance(version, int):
+            if (not (token_id is None or (isinstance(token_id, str) and len(token_id) <= 200))
+                    or not isinstance(version, int) or isinstance(version, bool)):
                 return cls()
-            return cls(token_id=token_id, version=version, channel=channel if isinstance(channel, str) else None)
+            channel_ok = isinstance(channel, str) and CHANNEL_ID.fullmatch(channel)
+            return cls(token_id=token_id, version=version, channel=channel if channel_ok else None)
         except (ValueError, AttributeError, TypeError):
             return cls()
 
@@ -67,7 +71,7 @@ def _token_picker(choices: Sequence[tuple[str, str]], selected: Token | None) ->
 
 
 def _chunks(items: Sequence[Account]) -> list[Sequence[Account]]:
-    return [items[i:i + MAX_OPTIONS_CHECKBOXES] for i in range(0, len(items), MAX_OPTIONS_CHECKBOXES)]
+    return [items[i:i + CHECKBOX_GROUP] for i in range(0, len(items), CHECKBOX_GROUP)]
 
 
 def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticked) -> list[dict]:

@@ -7,9 +7,10 @@ import logging
 from slack_bolt import App
 
 import ids
-from blocks.messages import failure_text
+from blocks.messages import failure_text, unknown_token_text
 from deps import Deps
 from handlers.opening import open_renew_modal
+from handlers.payload import token_ref
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +23,16 @@ def register(app: App, *, deps: Deps) -> None:
 
 def on_renew_command(*, ack, command: dict, client, respond, deps: Deps) -> None:
     ack()
-    ref = " ".join((command.get("text") or "").split()) or None
+    raw = command.get("text") if isinstance(command.get("text"), str) else ""
+    ref = token_ref(raw, typed=True)
 
     def tell(text: str) -> None:
         respond(text=text, response_type="ephemeral")
 
     try:
+        if raw.strip() and ref is None:  # too long, or control characters: it names no token
+            tell(unknown_token_text(raw.strip()[:100], []))
+            return
         open_renew_modal(deps=deps, client=client, user_id=command["user_id"], trigger_id=command["trigger_id"],
                          token_ref=ref, channel=command.get("channel_id"), tell=tell)
     except Exception:

@@ -7,10 +7,11 @@ import logging
 from slack_bolt import App
 
 import ids
-from blocks.messages import failure_text
+from blocks.messages import failure_text, unknown_token_text
 from blocks.runbook import runbook_blocks, runbook_text
 from deps import Deps
 from handlers.opening import open_renew_modal
+from handlers.payload import dig, token_ref
 from storage import queries
 from storage.db import session_scope
 
@@ -31,12 +32,12 @@ def register(app: App, *, deps: Deps) -> None:
         ack()  # a link button: Slack opens the URL, we only acknowledge the click
 
 
-def _clicked(body: dict) -> tuple[str, str, str, str | None]:
-    action = (body.get("actions") or [{}])[0]
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    message = body.get("message") or {}
-    thread = message.get("thread_ts") or message.get("ts") or (body.get("container") or {}).get("message_ts")
-    return str(action.get("value") or ""), body["user"]["id"], channel, thread
+def _clicked(body: dict) -> tuple[str | None, str, str, str | None]:
+    channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
+    thread = (dig(body, "message", "thread_ts") or dig(body, "message", "ts")
+              or dig(body, "container", "message_ts"))
+    return (token_ref(dig(body, "actions", 0, "value")), str(dig(body, "user", "id")), str(channel),
+            thread if isinstance(thread, str) else None)
 
 
 def on_renew_click(*, ack, body: dict, client, deps: Deps) -> None:
@@ -47,8 +48,11 @@ def on_renew_click(*, ack, body: dict, client, deps: Deps) -> None:
         client.chat_postEphemeral(channel=channel, user=user_id, text=text)
 
     try:
-        open_renew_modal(deps=deps, client=client, user_id=user_id, trigger_id=body["trigger_id"],
-                         token_ref=token_id or None, channel=channel, tell=tell)
+        if token_id is None:
+            tell(unknown_token_text("(unreadable)", []))
+            return
+        open_renew_modal(deps=deps, client=client, user_id=user_id, trigger_id=str(dig(body, "trigger_id")),
+                         token_ref=token_id, channel=channel, tell=tell)
     except Exception:
         logger.exception("Renew button failed")
         tell(failure_text())
@@ -59,7 +63,7 @@ def on_steps_click(*, ack, body: dict, client, deps: Deps) -> None:
     token_id, user_id, channel, thread = _clicked(body)
     try:
         with session_scope(deps.engine) as session:
-            token = queries.get_token(session=session, token_id=token_id)
+            token = queries.get_token(session=session, token_id=token_id) if token_id else None
         if token is None:
             client.chat_postEphemeral(channel=channel, user=user_id, text="That token no longer exists.")
             return

@@ -13,6 +13,7 @@ from blocks.notice import resolved_blocks, resolved_text
 from deps import Deps
 from errors import RenewalRejected, StaleRenewal
 from handlers.owners import may_renew
+from handlers.payload import dig, token_ref
 from renewal import RenewalOutcome, apply_renewal
 from storage import queries
 from storage.db import session_scope
@@ -33,16 +34,23 @@ def register(app: App, *, deps: Deps) -> None:
 
 def on_token_picked(*, ack, body: dict, client, deps: Deps) -> None:
     ack()
-    view = body.get("view") or {}
-    token_id = ((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value")
-    previous = ModalState.load(view.get("private_metadata"))
+    try:
+        _update_for_pick(body=body, client=client, deps=deps)
+    except Exception:
+        logger.exception("updating the renewal form after a token pick failed")
+
+
+def _update_for_pick(*, body: dict, client, deps: Deps) -> None:
+    view = dig(body, "view") or {}
+    token_id = token_ref(dig(body, "actions", 0, "selected_option", "value"))
+    previous = ModalState.load(dig(view, "private_metadata"))
     with session_scope(deps.engine) as session:
         choices = queries.token_names(session=session)
         token = queries.get_token(session=session, token_id=token_id) if token_id else None
         accounts = queries.token_accounts(session=session, token_id=token.id) if token else []
     new_view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(),
                            channel=previous.channel)
-    if token is not None and not may_renew(client, token.owners, body["user"]["id"]):
+    if token is not None and not may_renew(client, token.owners, str(dig(body, "user", "id"))):
         new_view = renew_modal(token=None, accounts=[], choices=choices, today=deps.clock().date(),
                                channel=previous.channel)
         new_view["blocks"].append({"type": "section", "text": {"type": "mrkdwn",
@@ -56,12 +64,17 @@ def _reject(ack, errors: dict[str, str]) -> None:
 
 def on_submit(*, ack, body: dict, client, deps: Deps) -> None:
     """Validates and applies inside Slack's 3 s window (database work only), so errors land inline."""
-    view = body.get("view") or {}
-    values = (view.get("state") or {}).get("values") or {}
-    user_id = body["user"]["id"]
-    state = ModalState.load(view.get("private_metadata"))
-    picked = ((values.get(ids.TOKEN_BLOCK) or {}).get(ids.TOKEN_SELECT) or {}).get("selected_option") or {}
-    if state.token_id is None or (picked and picked.get("value") != state.token_id):
+    values = dig(body, "view", "state", "values")
+    values = values if isinstance(values, dict) else {}
+    user_id = dig(body, "user", "id")
+    state = ModalState.load(dig(body, "view", "private_metadata"))
+    block = values.get(ids.TOKEN_BLOCK)
+    action = block.get(ids.TOKEN_SELECT) if isinstance(block, dict) else None
+    malformed = (block is not None and not isinstance(block, dict)) or (
+        isinstance(block, dict) and ids.TOKEN_SELECT in block and not isinstance(action, dict))
+    picked = action.get("selected_option") if isinstance(action, dict) else None
+    if (state.token_id is None or not isinstance(user_id, str) or malformed
+            or (picked and dig(picked, "value") != state.token_id)):
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
     now = deps.clock()
     token_name = state.token_id  # for messages after a rollback has expired the row

@@ -31,7 +31,7 @@ class BotServer:
     def __init__(self, settings: Settings, deps: Deps, slack) -> None:
         self.slack = slack
         self.app = build_app(settings, deps)
-        self.server = create_server(make_wsgi_app(self.app, deps.engine), host="127.0.0.1", port=0, threads=4)
+        self.server = create_server(make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret), host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.events = self.url + "/slack/events"
         self._thread = threading.Thread(target=self.server.run, daemon=True)
