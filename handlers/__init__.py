@@ -6,9 +6,11 @@ from slack_bolt import App
 
 from deps import Deps
 from handlers import commands, notice_actions, views
+from handlers.lookups import FormLookups
 
 
 def register_all(app: App, *, deps: Deps) -> None:
-    commands.register(app, deps=deps)
-    notice_actions.register(app, deps=deps)
-    views.register(app, deps=deps)
+    lookups = FormLookups(deps.engine)
+    commands.register(app, deps=deps, lookups=lookups)
+    notice_actions.register(app, deps=deps, lookups=lookups)
+    views.register(app, deps=deps, lookups=lookups)

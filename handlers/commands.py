@@ -9,19 +9,20 @@ from slack_bolt import App
 import ids
 from blocks.messages import failure_text, unknown_token_text
 from deps import Deps
+from handlers.lookups import FormLookups
 from handlers.opening import open_renew_modal
 from handlers.payload import token_ref
 
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
     @app.command(ids.RENEW_COMMAND)
     def _renew(ack, command, client, respond):
-        on_renew_command(ack=ack, command=command, client=client, respond=respond, deps=deps)
+        on_renew_command(ack=ack, command=command, client=client, respond=respond, deps=deps, lookups=lookups)
 
 
-def on_renew_command(*, ack, command: dict, client, respond, deps: Deps) -> None:
+def on_renew_command(*, ack, command: dict, client, respond, deps: Deps, lookups: FormLookups) -> None:
     ack()
     raw = command.get("text") if isinstance(command.get("text"), str) else ""
     ref = token_ref(raw, typed=True)
@@ -33,7 +34,7 @@ def on_renew_command(*, ack, command: dict, client, respond, deps: Deps) -> None
         if raw.strip() and ref is None:  # too long, or control characters: it names no token
             tell(unknown_token_text(raw.strip()[:100], []))
             return
-        open_renew_modal(deps=deps, client=client, user_id=command["user_id"], trigger_id=command["trigger_id"],
+        open_renew_modal(deps=deps, lookups=lookups, client=client, user_id=command["user_id"], trigger_id=command["trigger_id"],
                          token_ref=ref, channel=command.get("channel_id"), tell=tell)
     except Exception:
         logger.exception("/renew-token failed")

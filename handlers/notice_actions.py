@@ -10,6 +10,7 @@ import ids
 from blocks.messages import failure_text, unknown_token_text
 from blocks.runbook import runbook_blocks, runbook_text
 from deps import Deps
+from handlers.lookups import FormLookups
 from handlers.opening import open_renew_modal
 from handlers.payload import dig, token_ref
 from storage import queries
@@ -18,10 +19,10 @@ from storage.db import session_scope
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
     @app.action(ids.RENEW_BUTTON)
     def _renew(ack, body, client):
-        on_renew_click(ack=ack, body=body, client=client, deps=deps)
+        on_renew_click(ack=ack, body=body, client=client, deps=deps, lookups=lookups)
 
     @app.action(ids.STEPS_BUTTON)
     def _steps(ack, body, client):
@@ -40,7 +41,7 @@ def _clicked(body: dict) -> tuple[str | None, str, str, str | None]:
             thread if isinstance(thread, str) else None)
 
 
-def on_renew_click(*, ack, body: dict, client, deps: Deps) -> None:
+def on_renew_click(*, ack, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
     ack()
     token_id, user_id, channel, _ = _clicked(body)
 
@@ -51,7 +52,7 @@ def on_renew_click(*, ack, body: dict, client, deps: Deps) -> None:
         if token_id is None:
             tell(unknown_token_text("(unreadable)", []))
             return
-        open_renew_modal(deps=deps, client=client, user_id=user_id, trigger_id=str(dig(body, "trigger_id")),
+        open_renew_modal(deps=deps, lookups=lookups, client=client, user_id=user_id, trigger_id=str(dig(body, "trigger_id")),
                          token_ref=token_id, channel=channel, tell=tell)
     except Exception:
         logger.exception("Renew button failed")

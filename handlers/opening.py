@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from blocks.messages import not_allowed_text, unknown_token_text
 from blocks.modal import renew_modal
 from deps import Deps
+from handlers.lookups import FormLookups
 from handlers.owners import may_renew
 from storage import queries
 from storage.db import session_scope
@@ -29,16 +30,17 @@ def close_matches(ref: str, choices: list[tuple[str, str]], limit: int = 5) -> l
     return list(dict.fromkeys(found))[:limit]
 
 
-def open_renew_modal(*, deps: Deps, client: WebClient, user_id: str, trigger_id: str, token_ref: str | None,
-                     channel: str | None, tell: Callable[[str], None]) -> bool:
+def open_renew_modal(*, deps: Deps, lookups: FormLookups, client: WebClient, user_id: str, trigger_id: str,
+                     token_ref: str | None, channel: str | None, tell: Callable[[str], None]) -> bool:
     """Opens the modal, or tells the person why not. Returns whether a modal was opened."""
+    choices = lookups.choices()
     with session_scope(deps.engine) as session:
-        choices = queries.token_names(session=session)
+        # Read fresh: the form carries the token's version, which the submission is checked against.
         token = queries.find_token(session=session, ref=token_ref) if token_ref else None
-        if token_ref and token is None:
-            tell(unknown_token_text(token_ref, close_matches(token_ref, choices)))
-            return False
-        accounts = queries.token_accounts(session=session, token_id=token.id) if token else []
+    if token_ref and token is None:
+        tell(unknown_token_text(token_ref, close_matches(token_ref, choices)))
+        return False
+    accounts = lookups.accounts(token.id) if token else []
     if token is not None and not may_renew(client, token.owners, user_id):
         tell(not_allowed_text(token.name, token.owners))
         return False

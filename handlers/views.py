@@ -12,6 +12,7 @@ from blocks.modal import ModalState, renew_modal
 from blocks.notice import resolved_blocks, resolved_text
 from deps import Deps
 from errors import RenewalRejected, StaleRenewal
+from handlers.lookups import FormLookups
 from handlers.owners import may_renew
 from handlers.payload import dig, token_ref
 from renewal import RenewalOutcome, apply_renewal
@@ -22,7 +23,7 @@ from validation import parse_submission
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
     @app.action(ids.TOKEN_SELECT)
     def _picked(ack, body, client):
         on_token_picked(ack=ack, body=body, client=client, deps=deps)
@@ -30,6 +31,7 @@ def register(app: App, *, deps: Deps) -> None:
     @app.view(ids.RENEW_MODAL)
     def _submitted(ack, body, client):
         on_submit(ack=ack, body=body, client=client, deps=deps)
+        lookups.invalidate()  # the form should show this renewal's flags at once
 
 
 def on_token_picked(*, ack, body: dict, client, deps: Deps) -> None:

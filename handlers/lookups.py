@@ -1,0 +1,58 @@
+"""A few-seconds cache of what the renewal form lists (the token picker, a token's accounts).
+
+Why: under a burst of clicks the form's lookups were the largest share of the
+CPU each request costs, and that CPU delays the next request's ack. What the
+form shows may be a few seconds old; what a submission changes is always read
+fresh inside its transaction, so nothing is decided on cached data.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from storage import queries
+from storage.db import session_scope
+from storage.models import Account
+
+TTL_SECONDS = 5.0
+
+
+class FormLookups:
+    def __init__(self, engine: Engine, *, ttl: float = TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._engine, self._ttl, self._clock = engine, ttl, clock
+        self._lock = threading.Lock()
+        self._entries: dict[object, tuple[float, object]] = {}
+
+    def _cached(self, key: object, load: Callable[[], object]):
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._entries) > 1000:  # many tokens clicked in a few seconds: start again
+                self._entries.clear()
+            self._entries[key] = (now + self._ttl, value)
+        return value
+
+    def choices(self) -> list[tuple[str, str]]:
+        def load():
+            with session_scope(self._engine) as session:
+                return queries.token_names(session=session)
+        return self._cached("choices", load)
+
+    def accounts(self, token_id: str) -> list[Account]:
+        def load():
+            with session_scope(self._engine) as session:
+                return queries.token_accounts(session=session, token_id=token_id)
+        return self._cached(("accounts", token_id), load)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._entries.clear()
