@@ -7,19 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest revision in migrations/versions (a test holds it to Alembic's own head). Knowing it
+# lets every start-up check the schema without importing Alembic, about 60 ms of each command.
+HEAD = "0002"
 # Any constant works; it only has to be the same in every renewbot process.
 ADVISORY_LOCK_ID = 0x72656E6577  # "renew"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -28,12 +29,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _recorded(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _recorded(conn)
 
 
 @contextmanager
@@ -53,9 +62,10 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 def upgrade(engine: Engine) -> bool:
     """Applies pending migrations; returns whether any ran. Safe when processes start together."""
-    head = head_revision()
+    head = HEAD
     if current_revision(engine) == head:
         return False
+    from alembic import command
     if engine.dialect.name == "sqlite":
         with _sqlite_file_lock(engine):
             if current_revision(engine) == head:
@@ -69,7 +79,7 @@ def upgrade(engine: Engine) -> bool:
         conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
         conn.commit()
         try:
-            if MigrationContext.configure(conn).get_current_revision() == head:
+            if _recorded(conn) == head:
                 return False
             command.upgrade(alembic_config(conn), "head")
             conn.commit()

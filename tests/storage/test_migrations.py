@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
 from storage.db import make_engine
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import HEAD, current_revision, head_revision, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,10 @@ def test_models_and_migrations_agree(engine):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
     assert diff == []
     assert current_revision(engine) == head_revision()
+
+
+def test_the_start_up_shortcut_knows_the_real_head():
+    assert HEAD == head_revision()
 
 
 def test_upgrade_is_a_no_op_the_second_time(engine):
