@@ -3,7 +3,9 @@
 Why: under a burst of clicks the form's lookups were the largest share of the
 CPU each request costs, and that CPU delays the next request's ack. What the
 form shows may be a few seconds old; what a submission changes is always read
-fresh inside its transaction, so nothing is decided on cached data.
+fresh inside its transaction, so nothing is decided on cached data: a form
+built from a token that another process renewed meanwhile carries the old
+version, and its submission is refused with "changed while your form was open".
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from storage import queries
 from storage.db import session_scope
-from storage.models import Account
+from storage.models import Account, Token
 
 TTL_SECONDS = 5.0
 
@@ -46,6 +48,17 @@ class FormLookups:
             with session_scope(self._engine) as session:
                 return queries.token_names(session=session)
         return self._cached("choices", load)
+
+    def token(self, ref: str) -> Token | None:
+        """By id or name; only hits are kept, so a token imported a moment ago is found at once."""
+        key = ("token", ref)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > self._clock():
+                return hit[1]
+        with session_scope(self._engine) as session:
+            token = queries.find_token(session=session, ref=ref)
+        return token if token is None else self._cached(key, lambda: token)
 
     def accounts(self, token_id: str) -> list[Account]:
         def load():

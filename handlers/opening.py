@@ -13,8 +13,6 @@ from blocks.modal import renew_modal
 from deps import Deps
 from handlers.lookups import FormLookups
 from handlers.owners import may_renew
-from storage import queries
-from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +32,7 @@ def open_renew_modal(*, deps: Deps, lookups: FormLookups, client: WebClient, use
                      token_ref: str | None, channel: str | None, tell: Callable[[str], None]) -> bool:
     """Opens the modal, or tells the person why not. Returns whether a modal was opened."""
     choices = lookups.choices()
-    with session_scope(deps.engine) as session:
-        # Read fresh: the form carries the token's version, which the submission is checked against.
-        token = queries.find_token(session=session, ref=token_ref) if token_ref else None
+    token = lookups.token(token_ref) if token_ref else None
     if token_ref and token is None:
         tell(unknown_token_text(token_ref, close_matches(token_ref, choices)))
         return False

@@ -26,3 +26,16 @@ def test_lists_are_reused_within_the_ttl_and_reloaded_after(sqlite_engine):
         s.get(Token, "a").name = "Again"
     lookups.invalidate()
     assert lookups.choices() == [("a", "Again")]
+
+
+def test_a_token_is_cached_only_when_found(sqlite_engine):
+    t = [0.0]
+    lookups = FormLookups(sqlite_engine, ttl=5, clock=lambda: t[0])
+    assert lookups.token("late") is None
+    seed(sqlite_engine, now=NOW, tokens=[token("late", NOW + timedelta(days=9), name="Late")])
+    assert lookups.token("late").name == "Late"  # a miss was not remembered
+    with session_scope(sqlite_engine) as s:
+        s.get(Token, "late").name = "Changed"
+    assert lookups.token("late").name == "Late"  # a hit is, for the TTL
+    t[0] = 6
+    assert lookups.token("late").name == "Changed"
