@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import Account, Notice, Renewal, Token, TokenAccount
+from storage.models import Account, Notice, Token, TokenAccount
 
 OPEN_STATES = ("pending", "sending", "sent")
 
@@ -167,12 +167,6 @@ def open_notices(*, session: Session, token_id: str) -> list[Notice]:
     return list(session.exec(stmt).all())
 
 
-def latest_notice(*, session: Session, token_id: str, expires_at: datetime) -> Notice | None:
-    stmt = (
-        select(Notice).where(Notice.token_id == token_id, Notice.expires_at == expires_at)
-        .order_by(col(Notice.id).desc()).limit(1)
-    )
-    return session.exec(stmt).first()
 
 
 def close_notices(*, session: Session, token_id: str, now: datetime, state: str = "closed",
@@ -197,7 +191,3 @@ def bump_token_version(*, session: Session, token_id: str, expected_version: int
         .values(version=expected_version + 1, **values)
     )
     return result.rowcount == 1
-
-
-def renewals_of(*, session: Session, token_id: str) -> list[Renewal]:
-    return list(session.exec(select(Renewal).where(Renewal.token_id == token_id).order_by(Renewal.id)).all())

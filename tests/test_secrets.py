@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 import cli
 import ids
 from crypto import SecretBox
-from deps import Deps
 from errors import ConfigError
 from jobs.scan import scan
 from keys import check_keys, rotate_keys
