@@ -114,6 +114,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _post(conn: http.client.HTTPConnection, port: int, data: bytes, headers: dict):
+    """One signed POST on a keep-alive connection; a broken connection is replaced, status -1."""
+    try:
+        conn.request("POST", EVENTS, body=data, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status, conn
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return -1, http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+
 def _request_body(kind: str, trigger_id: str, token_id: str, response_url: str) -> str:
     from tests.support.slack_requests import block_actions_payload, form_payload_body, slash_command_body
     if kind == "command":
@@ -150,15 +162,7 @@ def client_loop(port: int, client_no: int, tag: str, token_ids: list[str], respo
         data = body.encode()
         headers = sign(SIGNING_SECRET, body)
         t0 = time.monotonic()
-        try:
-            conn.request("POST", EVENTS, body=data, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            status = -1
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        status, conn = _post(conn, port, data, headers)
         t1 = time.monotonic()
         records.append((kind, trigger_id, t0, t1 - t0, status, (t0 - last_end) if last_end is not None else None))
         last_end = t1
@@ -280,15 +284,7 @@ def open_loop_load(*, port: int, senders: int, offsets: list[float], tag: str, t
             if delay > 0:
                 time.sleep(delay)
             sent = time.monotonic()
-            try:
-                conn.request("POST", EVENTS, body=data, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status = -1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            status, conn = _post(conn, port, data, headers)
             records.append((kind, trigger_id, scheduled, sent, time.monotonic(), status, picked - scheduled))
         conn.close()
 
