@@ -1,7 +1,8 @@
-"""Developer entry points that need nothing but Python: `python3 tasks.py demo|test`.
+"""Developer entry points that need nothing but Python: `python3 tasks.py demo|test|lint`.
 
-Each command creates ./.venv and installs the dependencies named in
-pyproject.toml (only when they changed), so a fresh machine needs no other step.
+Each command creates ./.venv and installs renewbot into it (editable, with the
+test extra) when pyproject.toml changed, so a fresh machine needs no other
+step, and the commands run are the installed `renewbot` command, as a user's.
 """
 
 from __future__ import annotations
@@ -10,54 +11,56 @@ import hashlib
 import os
 import subprocess
 import sys
-import tomllib
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-STAMP = VENV / ".renewbot-deps"
-
-
-def _requirements() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["test"]]
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+RENEWBOT = BIN / ("renewbot.exe" if os.name == "nt" else "renewbot")
+STAMP = VENV / ".renewbot-install"
 
 
 def ensure_venv() -> None:
-    reqs = _requirements()
-    digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == digest and PYTHON.exists():
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and PYTHON.exists() and RENEWBOT.exists():
         return
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing dependencies into .venv ...", flush=True)
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", *reqs], check=True)
+    print("installing renewbot (editable, with the test extra) into .venv ...", flush=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "-e", f"{ROOT}[test]"], check=True)
     STAMP.write_text(digest)
 
 
 def run(*args: str) -> int:
-    return subprocess.call([str(PYTHON), *args], cwd=ROOT)
+    return subprocess.call([*args], cwd=ROOT)
 
 
 def demo() -> int:
-    # Without Slack credentials `scan` falls back to a dry run and prints the notices.
-    code = run("bot.py", "import", "examples/tokens.yml")
-    return code or run("bot.py", "scan")
+    # Writes a demo inventory dated from today, imports it, and scans. Without Slack credentials
+    # the scan is a dry run that prints the notices.
+    return run(str(RENEWBOT), "demo")
 
 
 def test(extra: list[str]) -> int:
-    return run("-m", "pytest", *extra)
+    return run(str(PYTHON), "-m", "pytest", *extra)
+
+
+def lint() -> int:
+    return run(str(PYTHON), "-m", "ruff", "check", ".")
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test"}:
-        print("usage: python3 tasks.py demo | test [pytest args]", file=sys.stderr)
+    if not argv or argv[0] not in {"demo", "test", "lint"}:
+        print("usage: python3 tasks.py demo | test [pytest args] | lint", file=sys.stderr)
         return 2
     ensure_venv()
-    return demo() if argv[0] == "demo" else test(argv[1:])
+    if argv[0] == "demo":
+        return demo()
+    return test(argv[1:]) if argv[0] == "test" else lint()
 
 
 if __name__ == "__main__":

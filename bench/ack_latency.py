@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import ROOT, budget, median, percentile, write_result
@@ -320,7 +320,7 @@ def _machine_busy_seconds() -> float:
 class Server:
     def __init__(self, name: str, argv: list[str], env: dict, cwd: Path, port: int, log: Path) -> None:
         self.name, self.port, self.log = name, port, log
-        self._log_file = open(log, "w")
+        self._log_file = open(log, "w")  # noqa: SIM115 - the server writes to it until stop() closes it
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -336,7 +336,7 @@ class Server:
                 return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not answer on port {self.port}:\n{self.tail()}")
+                    raise RuntimeError(f"{self.name} did not answer on port {self.port}:\n{self.tail()}") from None
                 time.sleep(0.1)
 
     def cpu(self) -> float:
@@ -443,7 +443,7 @@ def measure(*, app: str, server: Server, standin, clients: int, seconds: float, 
         views = _drain(standin, expected=len(ok))
         opened = {c.params.get("trigger_id"): c.at for c in standin.calls_to("views.open")}
         delays, missing = [], 0
-        for kind, trigger_id, t0, _lat, status, _gap in ok:
+        for kind, trigger_id, t0, _lat, _status, _gap in ok:
             if kind != "click":
                 continue
             if trigger_id in opened:
@@ -488,7 +488,8 @@ def measure_open(*, app: str, server: Server, standin, rate: float, senders: int
               "other_cpu_share": round(((all1 - all0) - (cpu1 - cpu0) - (own1 - own0)) / wall, 2) if wall > 0 else None,
               # scheduled send time -> response: what a Slack user would wait, queueing included
               "latency_ms": _stats_ms([r[4] - r[2] for r in ok]),
-              "latency_ms_by_kind": {k: _stats_ms([r[4] - r[2] for r in ok if r[0] == k]) for k in ("command", "click")},
+              "latency_ms_by_kind": {k: _stats_ms([r[4] - r[2] for r in ok if r[0] == k])
+                                     for k in ("command", "click")},
               # actual send -> response, and how late the load generator sent (sender wait + timer/GIL jitter)
               "service_ms": _stats_ms([r[4] - r[3] for r in ok]),
               "send_lag_ms": _stats_ms([r[3] - r[2] for r in records])}
@@ -559,7 +560,8 @@ def _summarise(runs: list[dict], levels: list[int]) -> tuple[list[dict], list[li
                    "errors": sum(r["errors"] for r in rs),
                    "throughput_rps": median([r["throughput_rps"] for r in rs if r["throughput_rps"]]),
                    "server_cpu_ms_per_request": median([r["server_cpu_ms_per_request"] for r in rs]),
-                   "server_cores_busy": median([r["server_cpu_share"] for r in rs if r["server_cpu_share"] is not None]),
+                   "server_cores_busy": median([r["server_cpu_share"] for r in rs
+                                                if r["server_cpu_share"] is not None]),
                    **{p: median([r["latency_ms"][p] for r in rs]) for p in ("p50", "p95", "p99")}}
             if app == "renewbot":
                 row["p99_ratio_vs_bare"] = ratio
@@ -587,7 +589,8 @@ def _summarise(runs: list[dict], levels: list[int]) -> tuple[list[dict], list[li
     return summary, table, budgets + vo_budgets
 
 
-def _summarise_open(runs: list[dict], rates: list[float], pools: list[int]) -> tuple[list[dict], list[list[str]], list[dict]]:
+def _summarise_open(runs: list[dict], rates: list[float],
+                    pools: list[int]) -> tuple[list[dict], list[list[str]], list[dict]]:
     """Open loop: per (rate, pool), a pair of rows (renewbot, bare) and renewbot's click -> views.open."""
     summary, table, budgets = [], [], []
     for rate in rates:
@@ -755,7 +758,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one round: closed loop ~2 s per level at levels 1 and 10, open loop 2 s at 100 req/s "
                              "with 10 senders")
-    parser.add_argument("--seconds", type=float, help="seconds per closed-loop (app, level) run (default 20; 2 with --quick)")
+    parser.add_argument("--seconds", type=float,
+                        help="seconds per closed-loop (app, level) run (default 20; 2 with --quick)")
     parser.add_argument("--rounds", type=int, help="rounds of alternating apps (default 3; 1 with --quick)")
     parser.add_argument("--levels", help="closed loop: comma-separated client counts (default 1,10,50; 1,10 with "
                                          "--quick), or 'none' to skip the closed loop")
@@ -813,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
                "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": standin.url,
                "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "SCAN_INTERVAL_MINUTES": "1440"}
         seed = tmp / "tokens.yml"
-        token_ids = _seed_file(seed, datetime.now(timezone.utc))
+        token_ids = _seed_file(seed, datetime.now(UTC))
         imported = subprocess.run([sys.executable, str(ROOT / "bot.py"), "import", str(seed)], env=env, cwd=tmp,
                                   capture_output=True, text=True, timeout=120)
         if imported.returncode != 0:
@@ -891,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = "/".join(f"{x:.1f}" for x in os.getloadavg())
     summary, closed_table, budgets = _summarise(runs, levels)
     open_summary, open_table, open_budgets = _summarise_open(open_runs, rates, pools)
-    table = [TABLE_HEAD] + closed_table + open_table
+    table = [TABLE_HEAD, *closed_table, *open_table]
     budgets = budgets + open_budgets
     elapsed = time.monotonic() - began
     gaps = [r["client_gap_ms"]["p50"] for r in runs if r["client_gap_ms"]["n"]]
@@ -920,7 +924,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{WAITRESS_THREADS * 100} req/s, so at 10 and 50 clients requests queue for waitress threads in both "
         f"apps (at 50 clients latency is mostly that queue: clients / throughput). Server CPU per request (from "
         f"/proc) shows what else limits renewbot: its listeners do the modal's database lookups and the "
-        f"views.open call in the same process, after the ack; cores busy during runs (range over levels): renewbot server "
+        f"views.open call in the same process, after the ack; cores busy during runs (range over levels): "
+        f"renewbot server "
         f"{share('renewbot', 'server_cpu_share')}, bare server {share('bare', 'server_cpu_share')}. "
         f"Database: {'PostgreSQL' if args.postgres else 'SQLite file'}; 6 tokens, no owners (anyone may renew). "
         f"SCAN_INTERVAL_MINUTES=1440, after the start-up scan had posted its one notice. "

@@ -12,7 +12,7 @@ import os
 import platform
 import statistics
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def write_result(name: str, *, params: dict, results: list[dict] | dict, budgets
     """results: raw figures; table: header row + rows for BENCHMARKS.md; budgets: pass/fail lines."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"benchmark": name, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    data = {"benchmark": name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(), "params": params, "results": results, "budgets": budgets,
             "table": table, "notes": notes}
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")

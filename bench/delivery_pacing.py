@@ -12,11 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import budget, median, write_result
-from deps import utc_now
 from jobs.deliver import deliver_due
 from jobs.pacing import ChannelPacer
 from jobs.plan import plan_notices
-from slack_client import make_client
+from renewbot.runtime.deps import utc_now
+from renewbot.runtime.slack_client import make_client
 from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.support.seed import seed, token
@@ -46,7 +46,8 @@ def one_run(notices: int, channels: int, throttled_channel: bool) -> dict:
         posted = sum(len(v) for k, v in slack.messages.items() if k != "C0SLOW")
         last_post = max((c.at for c in slack.calls_to("chat.postMessage") if not c.failed), default=started)
         engine.dispose()
-        return {"elapsed_s": elapsed, "others_done_s": last_post - started, "posted": posted, "sent": len(report.sent), "retrying": len(report.retrying),
+        return {"elapsed_s": elapsed, "others_done_s": last_post - started, "posted": posted,
+                "sent": len(report.sent), "retrying": len(report.retrying),
                 "failed": len(report.failed), "rate_limited_429": slack.rate_limited,
                 "injected_429": 1 if throttled_channel else 0}
 
@@ -72,8 +73,8 @@ def main() -> None:
               f"{bound:.0f}", f"{slow['elapsed_s'] / bound:.3f}" if bound else "n/a", slow["rate_limited_429"],
               slow["posted"]]]
     budgets = [
-        budget("429s from the channel limit", "0", max(r["rate_limited_429"] for r in runs + [slow]),
-               max(r["rate_limited_429"] for r in runs + [slow]) == 0),
+        budget("429s from the channel limit", "0", max(r["rate_limited_429"] for r in [*runs, slow]),
+               max(r["rate_limited_429"] for r in [*runs, slow]) == 0),
         budget("total time vs rate-limit bound", "<= 1.10x", f"{ratio:.3f}", bool(bound) and ratio <= 1.10, "x"),
         budget("notices lost", "0", max(lost), max(lost) == 0),
         budget("others keep flowing while one channel is rate-limited", "<= 1.10x bound",

@@ -57,7 +57,7 @@ def serve_run(slack: SlackStandin, idle_s: float) -> dict:
                             break
                 except OSError:
                     if proc.poll() is not None:
-                        raise RuntimeError("serve exited during start-up")
+                        raise RuntimeError("serve exited during start-up") from None
                     time.sleep(0.02)
             healthy = time.monotonic() - started
             time.sleep(idle_s)
@@ -100,7 +100,8 @@ def main() -> None:
              ["scan --dry-run, brand-new database incl. migrations (s)", f"{scan_new:.2f}", repeat, "(not budgeted)"]]
     budgets = [budget("serve idle RSS", "<= 120 MB", f"{rss:.1f}", rss <= 120, " MB"),
                budget("healthy after start", "<= 2 s", f"{healthy:.2f}", healthy <= 2, " s"),
-               budget("scan on an empty database (whole process)", "<= 1 s", f"{scan_empty:.2f}", scan_empty <= 1, " s")]
+               budget("scan on an empty database (whole process)", "<= 1 s", f"{scan_empty:.2f}",
+                      scan_empty <= 1, " s")]
     write_result("footprint", params={"repeat": repeat, "idle_s": idle, "database": "sqlite"},
                  results={"serve": serves, "scan_empty_s": scans_empty, "scan_new_db_s": scans_new},
                  budgets=budgets, table=table,

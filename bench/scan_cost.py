@@ -16,7 +16,7 @@ child process so peak RSS belongs to that one measurement:
 - dryrun:  cli.dry_run_lines(engine, now), timed in-process.
 - startup: what bot.py does before the command: upgrade() (a no-op here) and
            check_keys(), timed in-process.
-- imports: `python -c "import bot, cli; make_engine(url)"`: interpreter start-up
+- imports: `python -c "import bot, renewbot.runtime.commands; make_engine(url)"`: interpreter start-up
            and imports only, no database work, the floor under `whole`.
 
 The in-process children connect once (a SELECT 1) before the timer starts; the
@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import ROOT, budget, median, write_result
@@ -68,7 +68,7 @@ NOTICE_COLUMNS = ("token_id", "expires_at", "stage", "state", "channel", "ts", "
 
 def make_dataset(n: int, now: datetime, seed: int = 1234) -> dict:
     """The plan of the data: which rows are due, their links and earlier notices. Tokens are generated lazily."""
-    from thresholds import DEFAULT_LADDER, stage_for  # the bot's own rule for the stage of a due token
+    from renewbot.domain.thresholds import DEFAULT_LADDER, stage_for  # the bot's own rule for the stage of a due token
 
     rng = random.Random(seed + n)
     due_count = min(DUE, n)
@@ -118,7 +118,7 @@ def token_rows(ds: dict, fmt):
 
 def sqlite_dt(value: datetime) -> str:
     # What storage.types.UTCDateTime + SQLAlchemy's SQLite DATETIME store: naive UTC with microseconds.
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def migrate(url: str) -> None:
@@ -140,10 +140,12 @@ def load_sqlite(path: Path, ds: dict) -> None:
         con.execute("BEGIN")
         con.executemany("INSERT INTO account (id, name, enabled, fetch_orders, settings_url) VALUES (?,?,?,?,?)",
                         ds["accounts"])
-        con.executemany(f"INSERT INTO token ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join('?' * len(TOKEN_COLUMNS))})",
+        con.executemany(f"INSERT INTO token ({', '.join(TOKEN_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(TOKEN_COLUMNS))})",
                         token_rows(ds, sqlite_dt))
         con.executemany("INSERT INTO tokenaccount (token_id, account_id, position) VALUES (?,?,?)", ds["links"])
-        con.executemany(f"INSERT INTO notice ({', '.join(NOTICE_COLUMNS)}) VALUES ({', '.join('?' * len(NOTICE_COLUMNS))})",
+        con.executemany(f"INSERT INTO notice ({', '.join(NOTICE_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(NOTICE_COLUMNS))})",
                         [tuple(sqlite_dt(v) if isinstance(v, datetime) else v for v in row) for row in ds["notices"]])
         con.execute("COMMIT")
         con.execute("ANALYZE")
@@ -264,7 +266,7 @@ def run_whole(url: str) -> dict:
 
 
 def imports_argv() -> list[str]:
-    return [sys.executable, "-c", "import os, bot, cli; from storage.db import make_engine; "
+    return [sys.executable, "-c", "import os, bot, renewbot.runtime.commands; from storage.db import make_engine; "
                                   "make_engine(os.environ['DATABASE_URL'])"]
 
 
@@ -288,11 +290,12 @@ def child_main(kind: str) -> None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t_imp = time.perf_counter()
-    import bot  # noqa: F401  (the same modules the real command loads)
-    import cli
-    from crypto import SecretBox
-    from keys import check_keys
     from sqlmodel import Session
+
+    import bot  # noqa: F401  (the same modules the real command loads)
+    from renewbot.crypto import SecretBox
+    from renewbot.runtime import commands as cli
+    from renewbot.usecases.keys import check_keys
     from storage import queries
     from storage.db import make_engine, ping
     from storage.migrate import upgrade
@@ -300,7 +303,7 @@ def child_main(kind: str) -> None:
     import_ms = (time.perf_counter() - t_imp) * 1000
     engine = make_engine(os.environ["DATABASE_URL"])
     ping(engine)  # connection set-up is not the scan's work
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     before = peak_mb()
     out: dict = {"kind": kind, "import_ms": import_ms}
     t0 = time.perf_counter()
@@ -372,7 +375,7 @@ def bench_backend(backend: str, sizes: list[int], repeat: int, workdir: Path, lo
                   quick: bool = False) -> tuple[list[dict], dict]:
     rows, extra = [], {}
     for n in sizes:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         ds = make_dataset(n, now)
         t0 = time.perf_counter()
         if backend == "sqlite":
@@ -388,7 +391,7 @@ def bench_backend(backend: str, sizes: list[int], repeat: int, workdir: Path, lo
             load_postgres(url, ds)
         load_s = time.perf_counter() - t0
         log(f"{backend} {n:,}: loaded in {load_s:.1f} s; measuring x{repeat}")
-        plan = query_plan(url, datetime.now(timezone.utc))
+        plan = query_plan(url, datetime.now(UTC))
         row = measure(backend, url, n, repeat, warm_up=not quick)
         row["load_s"] = round(load_s, 1)
         row["plan"] = plan
@@ -488,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(
             f"{backend}: {due_text}{ratio}. Query plan at {n}: `{plan_line.strip()}`. "
             f"Whole process {big['whole_ms']:.0f} ms = interpreter + imports "
-            f"(`python -c 'import bot, cli'` + make_engine: {big['imports_ms']:.0f} ms, {big['imports_rss_mb']:.0f} MB) "
+            f"(`import bot, commands` + make_engine: {big['imports_ms']:.0f} ms, {big['imports_rss_mb']:.0f} MB) "
             f"+ start-up checks ({big['startup_ms']:.1f} ms: upgrade() no-op {big['upgrade_ms']:.1f} ms, "
             f"check_keys() {big['check_keys_ms']:.1f} ms) + connecting + the dry-run work; import time by package "
             f"(-X importtime, self ms summed per package): {prof}. In-process peak RSS (ru_maxrss of the child itself, "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from deps import Deps
 from handlers import commands, notice_actions, views
 from handlers.lookups import FormLookups
+from renewbot.runtime.deps import Deps
 
 
 def register_all(app: App, *, deps: Deps) -> None:

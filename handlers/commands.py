@@ -6,12 +6,12 @@ import logging
 
 from slack_bolt import App
 
-import ids
-from blocks.messages import failure_text, unknown_token_text
-from deps import Deps
 from handlers.lookups import FormLookups
 from handlers.opening import open_renew_modal
 from handlers.payload import token_ref
+from renewbot.blocks import ids
+from renewbot.blocks.messages import failure_text, unknown_token_text
+from renewbot.runtime.deps import Deps
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def on_renew_command(*, ack, command: dict, client, respond, deps: Deps, lookups
         if raw.strip() and ref is None:  # too long, or control characters: it names no token
             tell(unknown_token_text(raw.strip()[:100], []))
             return
-        open_renew_modal(deps=deps, lookups=lookups, client=client, user_id=command["user_id"], trigger_id=command["trigger_id"],
-                         token_ref=ref, channel=command.get("channel_id"), tell=tell)
+        open_renew_modal(deps=deps, lookups=lookups, client=client, user_id=command["user_id"],
+                         trigger_id=command["trigger_id"], token_ref=ref, channel=command.get("channel_id"), tell=tell)
     except Exception:
         logger.exception("/renew-token failed")
         tell(failure_text())

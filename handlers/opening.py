@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from blocks.messages import not_allowed_text, unknown_token_text
-from blocks.modal import renew_modal
-from deps import Deps
 from handlers.lookups import FormLookups
 from handlers.owners import may_renew
+from renewbot.blocks.messages import not_allowed_text, unknown_token_text
+from renewbot.blocks.modal import renew_modal
+from renewbot.runtime.deps import Deps
 
 logger = logging.getLogger(__name__)
 

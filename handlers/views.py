@@ -6,19 +6,16 @@ import logging
 
 from slack_bolt import App
 
-import ids
-from blocks.messages import confirmation_blocks, confirmation_text, not_allowed_text, stale_text
-from blocks.modal import ModalState, renew_modal
-from blocks.notice import resolved_blocks, resolved_text
-from deps import Deps
-from errors import RenewalRejected, StaleRenewal
 from handlers.lookups import FormLookups
 from handlers.owners import may_renew
-from handlers.payload import dig, token_ref
-from renewal import RenewalOutcome, apply_renewal
-from storage import queries
-from storage.db import session_scope
-from validation import parse_submission
+from handlers.payload import dig, read_submission, token_ref
+from renewbot.blocks import ids
+from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_text, stale_text
+from renewbot.blocks.modal import ModalState, renew_modal
+from renewbot.blocks.notice import resolved_blocks, resolved_text
+from renewbot.errors import RenewalRejected, StaleRenewal
+from renewbot.runtime.deps import Deps
+from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +23,7 @@ logger = logging.getLogger(__name__)
 def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
     @app.action(ids.TOKEN_SELECT)
     def _picked(ack, body, client):
-        on_token_picked(ack=ack, body=body, client=client, deps=deps)
+        on_token_picked(ack=ack, body=body, client=client, deps=deps, lookups=lookups)
 
     @app.view(ids.RENEW_MODAL)
     def _submitted(ack, body, client):
@@ -34,29 +31,26 @@ def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
         lookups.invalidate()  # the form should show this renewal's flags at once
 
 
-def on_token_picked(*, ack, body: dict, client, deps: Deps) -> None:
+def on_token_picked(*, ack, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
     ack()
     try:
-        _update_for_pick(body=body, client=client, deps=deps)
+        _update_for_pick(body=body, client=client, deps=deps, lookups=lookups)
     except Exception:
         logger.exception("updating the renewal form after a token pick failed")
 
 
-def _update_for_pick(*, body: dict, client, deps: Deps) -> None:
+def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
     view = dig(body, "view") or {}
-    token_id = token_ref(dig(body, "actions", 0, "selected_option", "value"))
-    previous = ModalState.load(dig(view, "private_metadata"))
-    with session_scope(deps.engine) as session:
-        choices = queries.token_names(session=session)
-        token = queries.get_token(session=session, token_id=token_id) if token_id else None
-        accounts = queries.token_accounts(session=session, token_id=token.id) if token else []
-    new_view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(),
-                           channel=previous.channel)
+    picked = token_ref(dig(body, "actions", 0, "selected_option", "value"))
+    channel = ModalState.load(dig(view, "private_metadata")).channel
+    token = lookups.token(picked) if picked else None
+    # Picking is by id; a name that happens to equal another token's id must not select that one.
+    token = token if token is not None and token.id == picked else None
+    refusal = None
     if token is not None and not may_renew(client, token.owners, str(dig(body, "user", "id"))):
-        new_view = renew_modal(token=None, accounts=[], choices=choices, today=deps.clock().date(),
-                               channel=previous.channel)
-        new_view["blocks"].append({"type": "section", "text": {"type": "mrkdwn",
-                                   "text": not_allowed_text(token.name, token.owners)}})
+        refusal, token = not_allowed_text(token.name, token.owners), None
+    new_view = renew_modal(token=token, accounts=lookups.accounts(token.id) if token else [],
+                           choices=lookups.choices(), today=deps.clock().date(), channel=channel, refusal=refusal)
     client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
 
@@ -65,42 +59,24 @@ def _reject(ack, errors: dict[str, str]) -> None:
 
 
 def on_submit(*, ack, body: dict, client, deps: Deps) -> None:
-    """Validates and applies inside Slack's 3 s window (database work only), so errors land inline."""
-    values = dig(body, "view", "state", "values")
-    values = values if isinstance(values, dict) else {}
-    user_id = dig(body, "user", "id")
-    state = ModalState.load(dig(body, "view", "private_metadata"))
-    block = values.get(ids.TOKEN_BLOCK)
-    action = block.get(ids.TOKEN_SELECT) if isinstance(block, dict) else None
-    malformed = (block is not None and not isinstance(block, dict)) or (
-        isinstance(block, dict) and ids.TOKEN_SELECT in block and not isinstance(action, dict))
-    picked = action.get("selected_option") if isinstance(action, dict) else None
-    if (state.token_id is None or not isinstance(user_id, str) or malformed
-            or (picked and dig(picked, "value") != state.token_id)):
+    """Validates and applies inside Slack's 3 s window, so errors land inline; Slack replies after the commit."""
+    submitted = read_submission(body)
+    if submitted is None:
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
-    now = deps.clock()
-    token_name = state.token_id  # for messages after a rollback has expired the row
+    request = RenewalRequest(token_id=submitted.state.token_id, version=submitted.state.version,
+                             user_id=submitted.user_id, form=submitted.form)
     try:
-        with session_scope(deps.engine) as session:
-            token = queries.get_token(session=session, token_id=state.token_id)
-            if token is None:
-                return _reject(ack, {ids.TOKEN_BLOCK: "This token no longer exists."})
-            token_name = token.name
-            if not may_renew(client, token.owners, user_id):
-                return _reject(ack, {ids.TOKEN_BLOCK: "Only this token's owners can renew it."})
-            accounts = queries.token_accounts(session=session, token_id=token.id)
-            submission = parse_submission(values, token_id=token.id, version=state.version, kind=token.kind,
-                                          current_expiry=token.expires_at, accounts=accounts, now=now)
-            outcome = apply_renewal(session=session, box=deps.box, submission=submission, user_id=user_id, now=now)
+        outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(),
+                        may_act=lambda owners: may_renew(client, owners, submitted.user_id))
     except RenewalRejected as exc:
         return _reject(ack, exc.errors)
-    except StaleRenewal:
-        return _reject(ack, {ids.SECRET_BLOCK: stale_text(token_name)})
+    except StaleRenewal as exc:
+        return _reject(ack, {ids.SECRET_BLOCK: stale_text(exc.token_name)})
     except Exception:
-        logger.exception("renewal of %s failed; nothing was changed", state.token_id)
+        logger.exception("renewal of %s failed; nothing was changed", request.token_id)
         return _reject(ack, {ids.SECRET_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
     ack()
-    logger.info("token %s renewed by %s: %s -> %s", outcome.token_id, user_id,
+    logger.info("token %s renewed by %s: %s -> %s", outcome.token_id, outcome.renewed_by,
                 outcome.old_expiry.date(), outcome.new_expiry.date())
     announce(client, outcome)
 

@@ -20,13 +20,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
-from blocks.notice import notice_blocks, notice_metadata, notice_text
-from storage import queries
+from jobs.pacing import ChannelPacer
+from renewbot.blocks.ids import NOTICE_EVENT_TYPE
+from renewbot.blocks.notice import notice_blocks, notice_metadata, notice_text
+from renewbot.domain.thresholds import EXPIRED
+from renewbot.runtime.slack_client import retry_after_seconds
+from storage import notices, queries
 from storage.db import session_scope
 from storage.models import Notice
-from ids import NOTICE_EVENT_TYPE
-from jobs.pacing import ChannelPacer
-from thresholds import EXPIRED
 
 logger = logging.getLogger(__name__)
 
@@ -59,92 +60,87 @@ def deliver_due(*, engine: Engine, client: WebClient, now: datetime, pacer: Chan
     """Posts everything claimable, channel by channel in parallel, each channel paced.
 
     Claims go in rounds of `limit` so a lease never outlives the work it covers.
-    Leases and retry times move on with the real time spent (pacing takes real
-    seconds); messages are worded as of `now`. A round in which nothing got
-    through ends the pass: what failed waits for its retry time, not a busy loop.
+    A round in which nothing got through ends the pass: what failed waits for
+    its retry time, not a busy loop.
     """
     pacer = pacer or ChannelPacer()
     report = DeliveryReport()
     started = time.monotonic()
+    # Worded as of the scan's `now`: the moment its plan chose each notice's stage.
+    worded_at = now
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver") as pool:
         while True:
-            round_now = now + timedelta(seconds=time.monotonic() - started)
+            # Leases, retry times and stamps move on with the real time spent: pacing takes real seconds.
+            recorded_at = now + timedelta(seconds=time.monotonic() - started)
             with session_scope(engine) as session:
-                claimed = queries.claim_due_notices(session=session, now=round_now, lease=LEASE, limit=limit)
+                claimed = notices.claim_due_notices(session=session, now=recorded_at, lease=LEASE, limit=limit)
             if not claimed:
                 return report
             by_channel: dict[str, list[int]] = defaultdict(list)
             for notice_id, channel in claimed:
                 by_channel[channel].append(notice_id)
             sent_before = len(report.sent) + len(report.dropped)
-            work = [pool.submit(_deliver_channel, engine, client, ids, round_now, now, pacer, report)
-                    for ids in by_channel.values()]
+            work = [pool.submit(_deliver_channel, engine, client, notice_ids, recorded_at, worded_at, pacer, report)
+                    for notice_ids in by_channel.values()]
             for future in work:
                 future.result()
             if len(report.sent) + len(report.dropped) == sent_before:
                 return report
 
 
-def _deliver_channel(engine: Engine, client: WebClient, notice_ids: list[int], now: datetime, as_of: datetime,
-                     pacer: ChannelPacer, report: DeliveryReport) -> None:
+def _deliver_channel(engine: Engine, client: WebClient, notice_ids: list[int], recorded_at: datetime,
+                     worded_at: datetime, pacer: ChannelPacer, report: DeliveryReport) -> None:
     for notice_id in notice_ids:
         try:
-            _deliver_one(engine=engine, client=client, notice_id=notice_id, now=now, as_of=as_of, report=report,
-                         pacer=pacer)
+            _deliver_one(engine=engine, client=client, notice_id=notice_id, recorded_at=recorded_at,
+                         worded_at=worded_at, report=report, pacer=pacer)
         except Exception:
             # Left in "sending": its lease runs out and a later pass picks it up (and checks history first).
             logger.exception("notice %s: delivery failed unexpectedly", notice_id)
 
 
-def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, now: datetime, as_of: datetime,
+def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_at: datetime, worded_at: datetime,
                  report: DeliveryReport, pacer: ChannelPacer) -> None:
     with session_scope(engine) as session:
         notice = session.get(Notice, notice_id)
         token = queries.get_token(session=session, token_id=notice.token_id) if notice else None
         if notice is None or token is None or token.expires_at != notice.expires_at:
             # Renewed or re-imported since planning: the notice is about an expiry that no longer holds.
-            queries.finish_notice(session=session, notice_id=notice_id, state="superseded", closed_at=now)
+            notices.supersede(session=session, notice_id=notice_id, closed_at=recorded_at)
             report.dropped.append(notice_id)
             return
         accounts = queries.token_accounts(session=session, token_id=token.id)
-        root = queries.root_ts(session=session, token_id=token.id, expires_at=token.expires_at)
+        root = notices.root_ts(session=session, token_id=token.id, expires_at=token.expires_at)
         attempts = notice.attempts
-    blocks = notice_blocks(token, accounts, notice.stage, as_of)
-    text = notice_text(token, notice.stage, as_of)
+    blocks = notice_blocks(token, accounts, notice.stage, worded_at)
+    text = notice_text(token, notice.stage, worded_at)
     try:
         # An earlier attempt may have reached Slack before its process died or its reply was lost.
-        found = _already_posted(client, notice.channel, notice_id, root) if attempts > 1 else None
-        if found is not None:
-            logger.info("notice %s was already posted as %s; adopting it, not posting again", notice_id, found)
-            outcome = dict(state="sent", ts=found, root_ts=root or found, sent_at=now, claimed_until=None,
-                           last_error=None)
-        elif root is None:
-            pacer.wait(notice.channel)
-            resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks,
-                                           metadata=notice_metadata(notice_id, token, notice.stage),
-                                           unfurl_links=False)
-            ts = resp["ts"]
-            outcome = dict(state="sent", ts=ts, root_ts=ts, sent_at=now, claimed_until=None, last_error=None)
+        ts = _already_posted(client, notice.channel, notice_id, root) if attempts > 1 else None
+        if ts is not None:
+            logger.info("notice %s was already posted as %s; adopting it, not posting again", notice_id, ts)
         else:
             pacer.wait(notice.channel)
-            resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks, thread_ts=root,
-                                           reply_broadcast=notice.stage == EXPIRED,
+            # Later stages reply in the first notice's thread; an expiry is shown in the channel as well.
+            thread = {} if root is None else {"thread_ts": root, "reply_broadcast": notice.stage == EXPIRED}
+            resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks,
                                            metadata=notice_metadata(notice_id, token, notice.stage),
-                                           unfurl_links=False)
-            outcome = dict(state="sent", ts=resp["ts"], root_ts=root, sent_at=now, claimed_until=None, last_error=None)
-            _update_root(client, notice.channel, root, text, blocks)
+                                           unfurl_links=False, **thread)
+            ts = resp["ts"]
+            if root is not None:
+                _update_root(client, notice.channel, root, text, blocks)
     except SlackApiError as exc:
         if exc.response.status_code == 429:
-            pacer.back_off(notice.channel, _retry_after(exc.response.headers))
-        _record_failure(engine, notice_id, now, attempts, exc, report)
+            pacer.back_off(notice.channel, _rate_limit_wait(exc.response.headers))
+        _record_failure(engine, notice_id, recorded_at, attempts, exc, report)
         return
     except (URLError, OSError, TimeoutError) as exc:
         logger.warning("notice %s: Slack unreachable (%s); will retry", notice_id, type(exc).__name__)
-        _retry_later(engine, notice_id, now + backoff(attempts), f"connection error: {type(exc).__name__}")
+        _retry_later(engine, notice_id, recorded_at + backoff(attempts), f"connection error: {type(exc).__name__}")
         report.retrying.append(notice_id)
         return
     with session_scope(engine) as session:
-        queries.finish_notice(session=session, notice_id=notice_id, **outcome)
+        notices.record_sent(session=session, notice_id=notice_id, ts=ts, root_ts=root or ts, sent_at=recorded_at)
     report.sent.append(notice_id)
     logger.info("notice %s posted for token %s (%s)", notice_id, token.id, notice.stage)
 
@@ -182,38 +178,32 @@ def _update_root(client: WebClient, channel: str, root: str, text: str, blocks: 
         logger.exception("could not edit notice %s in %s in place", root, channel)
 
 
-def _record_failure(engine: Engine, notice_id: int, now: datetime, attempts: int, exc: SlackApiError,
+def _record_failure(engine: Engine, notice_id: int, recorded_at: datetime, attempts: int, exc: SlackApiError,
                     report: DeliveryReport) -> None:
     status = exc.response.status_code
-    error = str(exc.response.get("error") or f"http {status}") if isinstance(exc.response.data, dict) else f"http {status}"
+    answered = isinstance(exc.response.data, dict)
+    error = str(exc.response.get("error") or f"http {status}") if answered else f"http {status}"
     if status == 429:
-        retry_after = _retry_after(exc.response.headers)
-        logger.warning("notice %s: rate limited, retrying in %ss", notice_id, retry_after)
-        _retry_later(engine, notice_id, now + timedelta(seconds=retry_after), "ratelimited")
+        wait = _rate_limit_wait(exc.response.headers)
+        logger.warning("notice %s: rate limited, retrying in %ss", notice_id, wait)
+        _retry_later(engine, notice_id, recorded_at + timedelta(seconds=wait), "ratelimited")
         report.retrying.append(notice_id)
     elif error in PERMANENT_ERRORS:
         logger.error("notice %s failed for good: %s", notice_id, error)
         with session_scope(engine) as session:
-            queries.finish_notice(session=session, notice_id=notice_id, state="failed", last_error=error,
-                                  claimed_until=None)
+            notices.record_failed(session=session, notice_id=notice_id, error=error)
         report.failed.append(notice_id)
     else:
         logger.warning("notice %s: Slack answered %s; will retry", notice_id, error)
-        _retry_later(engine, notice_id, now + backoff(attempts), error)
+        _retry_later(engine, notice_id, recorded_at + backoff(attempts), error)
         report.retrying.append(notice_id)
 
 
-def _retry_after(headers) -> int:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return max(1, int(value[0] if isinstance(value, list) else value))
-            except (TypeError, ValueError):
-                break
-    return 1
+def _rate_limit_wait(headers) -> int:
+    """Seconds to hold off after a 429: Slack's Retry-After, at least one (one when it gives none)."""
+    return max(1, retry_after_seconds(headers) or 1)
 
 
 def _retry_later(engine: Engine, notice_id: int, when: datetime, reason: str) -> None:
     with session_scope(engine) as session:
-        queries.finish_notice(session=session, notice_id=notice_id, state="pending", next_attempt_at=when,
-                              claimed_until=None, last_error=reason)
+        notices.reschedule(session=session, notice_id=notice_id, next_attempt_at=when, error=reason)

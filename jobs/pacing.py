@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 
-
 # 5% over Slack's one second, so network jitter doesn't land two posts inside one second.
 DEFAULT_INTERVAL = 1.05
 

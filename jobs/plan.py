@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from storage import queries
+from renewbot.domain.thresholds import OK, ladder_for, stage_for
+from storage import notices, queries
 from storage.db import session_scope
 from storage.models import Token
-from thresholds import OK, ladder_for, stage_for
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def due_notices(*, session, now: datetime) -> list[DueNotice]:
         stage = stage_for(token.expires_at, now, ladder_for(token.notify_days))
         if stage == OK:
             continue
-        if stage not in queries.notice_stages(session=session, token_id=token.id, expires_at=token.expires_at):
+        if stage not in notices.notice_stages(session=session, token_id=token.id, expires_at=token.expires_at):
             due.append(DueNotice(token, stage))
     return due
 
@@ -36,8 +36,8 @@ def plan_notices(*, engine: Engine, now: datetime) -> int:
     planned = 0
     with session_scope(engine) as session:
         for item in due_notices(session=session, now=now):
-            if queries.insert_notice_if_absent(session=session, token=item.token, stage=item.stage, now=now):
+            if notices.insert_notice_if_absent(session=session, token=item.token, stage=item.stage, now=now):
                 planned += 1
-                queries.supersede_pending(session=session, token_id=item.token.id,
+                notices.supersede_pending(session=session, token_id=item.token.id,
                                           expires_at=item.token.expires_at, keep_stage=item.stage, now=now)
     return planned

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,14 +29,3 @@ def scan(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPace
         logger.info("scan: %d planned, %d sent, %d to retry, %d failed", planned, len(delivery.sent),
                     len(delivery.retrying), len(delivery.failed))
     return ScanReport(planned, delivery)
-
-
-def guarded(job: Callable[[], object], name: str) -> Callable[[], None]:
-    """A scheduled job must survive a bad pass (database down, Slack down): log, carry on."""
-    def run() -> None:
-        try:
-            job()
-        except Exception:
-            logger.exception("%s failed; the next run will try again", name)
-    run.__name__ = name
-    return run

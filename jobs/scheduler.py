@@ -7,19 +7,31 @@ planning and claiming are decided by the database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from jobs.scan import guarded
+logger = logging.getLogger(__name__)
 
 RETRY_INTERVAL = timedelta(seconds=30)
 
 
+def guarded(job: Callable[[], object], name: str) -> Callable[[], None]:
+    """A scheduled job must survive a bad pass (database down, Slack down): log, carry on."""
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            logger.exception("%s failed; the next run will try again", name)
+    run.__name__ = name
+    return run
+
+
 def build_scheduler(*, scan: Callable[[], object], deliver: Callable[[], object], interval_minutes: float,
                     clock: Callable[[], datetime]) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
         "coalesce": True,  # after a stall, one catch-up run, not a burst
         "max_instances": 1,
         "misfire_grace_time": None,  # a late run still runs: never skip an expiry check

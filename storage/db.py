@@ -49,6 +49,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def describe_database(engine: Engine) -> str:
+    """Where the data lives, for people: the SQLite file's absolute path, or the URL without its password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(Path(url.database).resolve()) if url.database and url.database != ":memory:" else "memory"
+    return url.render_as_string(hide_password=True)
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))

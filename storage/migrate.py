@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import inspect, text
@@ -16,6 +17,17 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0002"
 # Any constant works; it only has to be the same in every renewbot process.
 ADVISORY_LOCK_ID = 0x72656E6577  # "renew"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What upgrade() did: `applied` when migrations ran, from which revision (None: an empty database)."""
+    applied: bool
+    from_revision: str | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.applied and self.from_revision is None
 
 
 def alembic_config(connection: Connection | None = None):
@@ -52,38 +64,58 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        _lock(handle)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle)
 
 
-def upgrade(engine: Engine) -> bool:
-    """Applies pending migrations; returns whether any ran. Safe when processes start together."""
-    head = HEAD
-    if current_revision(engine) == head:
-        return False
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _apply(conn: Connection) -> Upgrade:
+    """Runs the pending revisions on a connection that holds the migration lock."""
+    before = _recorded(conn)
+    if before == HEAD:
+        return Upgrade(applied=False, from_revision=before)
     from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")
+    conn.commit()
+    return Upgrade(applied=True, from_revision=before)
+
+
+def upgrade(engine: Engine) -> Upgrade:
+    """Applies pending migrations. Safe when processes start together: the second waits, then finds nothing to do."""
+    if current_revision(engine) == HEAD:
+        return Upgrade(applied=False, from_revision=HEAD)
     if engine.dialect.name == "sqlite":
-        with _sqlite_file_lock(engine):
-            if current_revision(engine) == head:
-                return False
-            with engine.connect() as conn:
-                command.upgrade(alembic_config(conn), "head")
-                conn.commit()
-        return True
+        with _sqlite_file_lock(engine), engine.connect() as conn:
+            return _apply(conn)
     with engine.connect() as conn:
-        # Session-level lock: the second process waits, then finds nothing left to do.
         conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
         conn.commit()
         try:
-            if _recorded(conn) == head:
-                return False
-            command.upgrade(alembic_config(conn), "head")
-            conn.commit()
+            return _apply(conn)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
             conn.commit()
-    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -52,6 +53,21 @@ class TokenAccount(SQLModel, table=True):
     position: int = 0
 
 
+class NoticeState(StrEnum):
+    """Stored as its text, so the column and older rows read the same."""
+    PENDING = "pending"  # planned, waiting to be posted (or to be retried after next_attempt_at)
+    SENDING = "sending"  # claimed by one process until claimed_until
+    SENT = "sent"
+    FAILED = "failed"  # Slack refused it for good (channel_not_found, ...): shown in status
+    CLOSED = "closed"  # the token was renewed
+    SUPERSEDED = "superseded"  # a nearer stage replaced it, or the expiry changed
+
+    @classmethod
+    def open(cls) -> tuple[NoticeState, ...]:
+        """Still about the token's current expiry: may be posted or answered in."""
+        return (cls.PENDING, cls.SENDING, cls.SENT)
+
+
 # One notice per token, expiry and threshold crossing: the record of what was
 # (or is to be) posted. The unique key is what makes planning idempotent.
 # state: pending -> sending (claimed until claimed_until) -> sent | failed;
@@ -65,7 +81,7 @@ class Notice(SQLModel, table=True):
     token_id: str = Field(foreign_key="token.id", index=True, ondelete="CASCADE")
     expires_at: datetime = Field(sa_column=_dt(nullable=False))
     stage: str = Field(max_length=20)  # "30d", "14d", ... or "expired"
-    state: str = Field(default="pending", max_length=20)
+    state: str = Field(default=NoticeState.PENDING, max_length=20)
     channel: str = Field(max_length=40)
     ts: str | None = None  # this notice's own message
     root_ts: str | None = None  # the thread it lives in (the token's first notice for this expiry)

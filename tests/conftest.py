@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from crypto import SecretBox
-from deps import Deps
+from renewbot.crypto import SecretBox
+from renewbot.runtime.deps import Deps
 from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.support.slack_standin import SlackStandin
 
 PG_ADMIN_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _pg_admin_url() -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from config import Settings
-from crypto import SecretBox
-from errors import ConfigError
+from renewbot.crypto import SecretBox
+from renewbot.errors import ConfigError
+from renewbot.runtime.config import Settings
 
 BOT_TOKEN = "xoxb-1111-2222-bottokenvalue"
 SIGNING = "8f14e45fceea167a5a36dedd4bea2543"

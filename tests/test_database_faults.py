@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from crypto import SecretBox
-from deps import Deps, utc_now
 from jobs.deliver import deliver_due
 from jobs.scan import scan
 from jobs.scheduler import build_scheduler
-from slack_client import make_client
+from renewbot.crypto import SecretBox
+from renewbot.runtime.deps import Deps, utc_now
+from renewbot.runtime.slack_client import make_client
 from storage.db import make_engine, session_scope
 from storage.migrate import upgrade
 from storage.models import Notice

@@ -8,13 +8,13 @@ must be identical. The bugs the properties found are pinned below as regression 
 
 from __future__ import annotations
 
-import re
 import copy
 import hashlib
 import hmac
 import itertools
 import json
 import os
+import re
 import tempfile
 import time
 import urllib.error
@@ -31,25 +31,30 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from sqlmodel import select
 
-import ids
-from blocks.messages import failure_text
-from blocks.modal import ModalState, renew_modal
-from errors import ImportFileError, RenewalRejected
-from importer import import_file
+from handlers.payload import parse_submission
 from jobs.scan import scan
-from slack_client import make_client
+from renewbot.blocks import ids
+from renewbot.blocks.messages import failure_text
+from renewbot.blocks.modal import ModalState, renew_modal
+from renewbot.domain.validation import MAX_SECRET, expiry_problem, secret_problem
+from renewbot.errors import ImportFileError, RenewalRejected
+from renewbot.runtime.slack_client import make_client
+from renewbot.usecases.importing import import_file
 from storage import queries
 from storage.db import session_scope
-from storage.models import Account, Notice, Renewal, Token, TokenAccount
+from storage.models import Account, Notice, NoticeState, Renewal, Token, TokenAccount
 from tests.conftest import NOW
 from tests.support import hostile as h
 from tests.support.bot_server import SIGNING_SECRET
 from tests.support.seed import account, seed, token
 from tests.support.slack_requests import (
-    block_actions_payload, form_payload_body, sign, slash_command_body, state_values,
+    block_actions_payload,
+    form_payload_body,
+    sign,
+    slash_command_body,
+    state_values,
     view_submission_payload,
 )
-from validation import MAX_SECRET, expiry_problem, parse_submission, secret_problem
 
 # Even with database=None, Hypothesis caches mined constants and Unicode tables under ./.hypothesis;
 # keep them out of the working tree unless HYPOTHESIS_STORAGE_DIRECTORY says where they belong.
@@ -433,7 +438,7 @@ def check_renewed(engine, deps, slack, before: dict, tok: Token, accounts: list[
     flags = {a["id"]: (a["enabled"], a["fetch_orders"]) for a in after["accounts"]}
     for acc in accounts:
         assert flags[acc.id] == (acc.enabled or acc.id in submission.reenable, acc.id not in submission.no_fetch)
-    assert not [n for n in after["notices"] if n["token_id"] == tok.id and n["state"] in queries.OPEN_STATES]
+    assert not [n for n in after["notices"] if n["token_id"] == tok.id and n["state"] in NoticeState.open()]
     assert [t for t in after["tokens"] if t["id"] != tok.id] == [t for t in before["tokens"] if t["id"] != tok.id]
     deadline = time.monotonic() + 5
     while renewal_announced(slack) <= announced:  # the thread reply comes after the ack
@@ -548,7 +553,7 @@ def test_payloads_for_a_deleted_token_change_nothing(world, slack, bot, kind, ed
         payload = block_actions_payload(action_id=action_id, value=gone, user_id=user, channel_id=channel,
                                         message=MESSAGE, response_url=slack.response_url(f"gone{n}"))
         assert post_payload(bot, payload)[0] == 200
-        replies = wait_for(slack, lambda c: c.params.get("channel") == channel)
+        replies = wait_for(slack, lambda c, channel=channel: c.params.get("channel") == channel)
         assert [c.method for c in replies] == ["chat.postEphemeral"]
         assert replies[0].params["text"].startswith(expect)
     payload = block_actions_payload(action_id=ids.TOKEN_SELECT, block_id=ids.TOKEN_BLOCK, view=picker,

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from sqlmodel import func, select
 
-from errors import ImportFileError
-from importer import check_file, import_file
+from renewbot.errors import ImportFileError
+from renewbot.usecases.importing import check_file, import_file
 from storage.db import session_scope
 from storage.models import Account, Notice, Token, TokenAccount
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-UTC = timezone.utc
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+UTC = UTC
 
 GOOD = {
     "accounts": [
@@ -210,7 +210,8 @@ def test_later_file_can_refer_to_accounts_already_imported(sqlite_engine, tmp_pa
 
 def test_check_file_returns_checked_values_without_writing(sqlite_engine, tmp_path):
     with session_scope(sqlite_engine) as s:
-        accounts, tokens = check_file(write(tmp_path, good()), session=s)
+        inventory = check_file(write(tmp_path, good()), session=s)
+        accounts, tokens = inventory.accounts, inventory.tokens
     assert set(accounts) == {"amazon-uk", "amazon-de"}
     assert tokens["amazon-eu-sp-api"]["expires_at"] == datetime(2027, 1, 20, 9, 30, tzinfo=UTC)
     assert counts(sqlite_engine) == (0, 0, 0)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-import ids
 from jobs.scan import scan
-from slack_client import make_client
+from renewbot.blocks import ids
+from renewbot.runtime.slack_client import make_client
 from storage.db import session_scope
 from storage.models import Account, Notice, Renewal, Token
 from tests.conftest import NOW
@@ -78,7 +78,8 @@ def test_whole_loop(engine, slack, bot, deps, db_url):
     assert "2026-12-01 → 2027-11-26" in reply["text"] and "<@U0OWNER>" in reply["text"]
     assert "Amazon UK" in reply["text"] and "Amazon DE" in reply["text"]
     reply_text = str(reply["blocks"])
-    assert "Amazon DE (enabled, don't fetch orders)" in reply_text and "Amazon UK (enabled, fetching orders)" in reply_text
+    assert "Amazon DE (enabled, don't fetch orders)" in reply_text
+    assert "Amazon UK (enabled, fetching orders)" in reply_text
     (update,) = slack.wait_for("chat.update")
     assert update.params["ts"] == notice["ts"]
     assert all(b["type"] != "actions" for b in update.params["blocks"])

@@ -1,8 +1,8 @@
 """manifest.yml is a valid Slack app manifest and declares exactly what renewbot uses.
 
-The schema is Slack's app manifest JSON Schema (draft-07), kept next to the repo in
-../shared/slack-schemas/. A missing schema is a failure, not a skip: otherwise the
-manifest would silently go unchecked.
+The schema is Slack's app manifest JSON Schema (draft-07), vendored in
+tests/vendor/slack-manifest-schema/ with its MIT licence and origin. A missing
+schema is a failure, not a skip: otherwise the manifest would silently go unchecked.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_PATH = REPO_ROOT / "manifest.yml"
-SCHEMA_PATH = REPO_ROOT.parent / "shared" / "slack-schemas" / "manifest.schema.1.0.0.json"
+SCHEMA_PATH = REPO_ROOT / "tests" / "vendor" / "slack-manifest-schema" / "manifest.schema.1.0.0.json"
 
 # Exactly the bot scopes renewbot needs. Adding a scope to manifest.yml makes
 # test_bot_scopes_are_exactly_what_the_bot_needs fail until this set is updated too:
@@ -39,8 +39,7 @@ def schema() -> dict:
     if not SCHEMA_PATH.is_file():
         pytest.fail(
             f"Slack manifest JSON Schema not found at {SCHEMA_PATH}; "
-            "it is expected in <repo>/../shared/slack-schemas/. "
-            "Restore it there instead of skipping this check.",
+            "it is vendored in the repository: restore it from git instead of skipping this check.",
             pytrace=False,
         )
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import config
 import tasks
+from renewbot.runtime import config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -30,17 +30,21 @@ def test_ci_runs_the_readmes_test_command():
     assert "python3 tasks.py test" in ci
 
 
-def test_demo_runs_import_then_scan_of_the_example_file(monkeypatch):
+def test_demo_runs_the_installed_renewbot_command(monkeypatch):
     seen = []
     monkeypatch.setattr(tasks, "run", lambda *args: seen.append(args) or 0)
     assert tasks.demo() == 0
-    assert seen == [("bot.py", "import", "examples/tokens.yml"), ("bot.py", "scan")]
+    assert seen == [(str(tasks.RENEWBOT), "demo")]
+
+
+def test_ci_runs_the_linter():
+    assert "python3 tasks.py lint" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_every_environment_variable_in_the_readme_is_read_by_the_settings():
     table = README.split("## Environment", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, re.M))
-    assert CONTRACT_VARIABLES <= documented
+    assert documented >= CONTRACT_VARIABLES
     settings = config.Settings.from_env({name: "1" for name in documented if name != "SLACK_API_URL"}, env_file=None)
     assert settings.port == 1 and settings.socket_mode and settings.scan_interval_minutes == 1
     source = Path(config.__file__).read_text()
@@ -54,3 +58,13 @@ def test_readme_names_every_runtime_dependency():
     for dep in deps:
         name = re.split(r"[<>=\[ ]", dep, maxsplit=1)[0].lower()
         assert name in section, f"{name} is not named in the README's dependency list"
+
+
+def test_the_layout_section_describes_every_folder():
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    described = {line.split()[0].rstrip("/") for line in layout.splitlines() if line and not line.startswith("```")}
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+               and p.name not in {"data", "build"} and not p.name.endswith(".egg-info")}
+    packages = {f"renewbot/{p.name}" for p in (ROOT / "renewbot").iterdir() if (p / "__init__.py").is_file()}
+    assert folders - {"renewbot"} <= described
+    assert packages <= described

@@ -18,15 +18,19 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-import ids
-from deps import utc_now
+from renewbot.blocks import ids
+from renewbot.runtime.deps import utc_now
 from storage.db import make_engine, session_scope
 from storage.migrate import upgrade
 from storage.models import Notice, Renewal
 from tests.support.bot_server import SIGNING_SECRET
 from tests.support.seed import seed, token
 from tests.support.slack_requests import (
-    form_payload_body, post_signed, slash_command_body, state_values, view_submission_payload,
+    form_payload_body,
+    post_signed,
+    slash_command_body,
+    state_values,
+    view_submission_payload,
 )
 from tests.test_bot_cli import free_port
 
@@ -65,7 +69,7 @@ def replicas(pg_db_url, slack, tmp_path):
     procs = [subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "serve"], env={**base, "PORT": str(p)},
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
     try:
-        for port, proc in zip(ports, procs):
+        for port, proc in zip(ports, procs, strict=False):
             wait_healthy(port, proc)
         yield engine, ports
     finally:

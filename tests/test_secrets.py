@@ -16,14 +16,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-import cli
-import ids
-from crypto import SecretBox
-from errors import ConfigError
 from jobs.scan import scan
-from keys import check_keys, rotate_keys
-from logs import RedactingFormatter, redact
-from slack_client import make_client
+from renewbot.blocks import ids
+from renewbot.crypto import SecretBox
+from renewbot.errors import ConfigError
+from renewbot.runtime import commands as cli
+from renewbot.runtime.logs import RedactingFormatter, redact
+from renewbot.runtime.slack_client import make_client
+from renewbot.usecases.keys import check_keys, rotate_keys
 from storage.db import session_scope
 from storage.models import Token
 from tests.conftest import NOW

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
 
-from thresholds import (
-    DEFAULT_LADDER, EXPIRED, OK, days_left, describe_days_left, ladder_for, notify_from, stage_for, stage_rank,
+from renewbot.domain.thresholds import (
+    DEFAULT_LADDER,
+    EXPIRED,
+    OK,
+    days_left,
+    describe_days_left,
+    ladder_for,
+    notify_from,
+    stage_for,
 )
 
 FROZEN = "2026-11-26 12:00:00"
@@ -17,7 +24,7 @@ SEC = timedelta(seconds=1)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- ladder_for ----------------------------------------------------------------
@@ -44,7 +51,7 @@ def test_custom_ladder_drops_non_positive_days_but_keeps_the_rest():
 @freeze_time(FROZEN)
 def test_exactly_30_days_left_is_stage_30d():
     now = utcnow()
-    assert now == datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
+    assert now == datetime(2026, 11, 26, 12, tzinfo=UTC)
     assert stage_for(now + 30 * DAY, now) == "30d"
 
 
@@ -87,7 +94,7 @@ def test_each_threshold_boundary_of_the_default_ladder(left, stage):
 
 
 def test_frozen_clock_moves_stage_as_time_passes():
-    expires = datetime(2026, 12, 26, 12, tzinfo=timezone.utc)  # 30 days after FROZEN
+    expires = datetime(2026, 12, 26, 12, tzinfo=UTC)  # 30 days after FROZEN
     with freeze_time("2026-11-26 11:59:59"):
         assert stage_for(expires, utcnow()) == "ok"
     with freeze_time(FROZEN):
@@ -99,7 +106,7 @@ def test_frozen_clock_moves_stage_as_time_passes():
 
 
 def test_unsorted_custom_ladder_still_picks_the_nearest_crossed():
-    now = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     ladder = (7, 60, 14)
     assert stage_for(now + 10 * DAY, now, ladder) == "14d"
     assert stage_for(now + 5 * DAY, now, ladder) == "7d"
@@ -108,7 +115,7 @@ def test_unsorted_custom_ladder_still_picks_the_nearest_crossed():
 
 
 def test_ladder_with_duplicates_behaves_like_without():
-    now = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     dup = (7, 7, 2, 7)
     for left in (8 * DAY, 7 * DAY, 3 * DAY, 2 * DAY, SEC):
         assert stage_for(now + left, now, dup) == stage_for(now + left, now, (7, 2))
@@ -116,7 +123,7 @@ def test_ladder_with_duplicates_behaves_like_without():
 
 
 def test_custom_ladder_through_ladder_for_ignores_default_thresholds():
-    now = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     ladder = ladder_for([10, 2])
     assert stage_for(now + 20 * DAY, now, ladder) == "ok"  # 30d is not in this ladder
     assert stage_for(now + 5 * DAY, now, ladder) == "10d"  # nor is 7d
@@ -124,27 +131,22 @@ def test_custom_ladder_through_ladder_for_ignores_default_thresholds():
 
 
 def test_stage_for_with_an_offset_aware_now_in_another_zone():
-    expires = datetime(2026, 12, 26, 12, tzinfo=timezone.utc)
+    expires = datetime(2026, 12, 26, 12, tzinfo=UTC)
     plus2 = timezone(timedelta(hours=2))
     assert stage_for(expires, datetime(2026, 11, 26, 14, tzinfo=plus2)) == "30d"  # same instant as 12:00 UTC
     assert stage_for(expires, datetime(2026, 11, 26, 13, 59, 59, tzinfo=plus2)) == "ok"
 
 
-def test_stage_rank_orders_by_urgency():
-    stages = ["ok", "3d", "expired", "30d", "1d", "14d"]
-    assert sorted(stages, key=stage_rank) == ["expired", "1d", "3d", "14d", "30d", "ok"]
-
-
 # --- notify_from -------------------------------------------------------------------
 
 def test_notify_from_is_expiry_minus_the_furthest_threshold():
-    expires = datetime(2027, 1, 31, tzinfo=timezone.utc)
-    assert notify_from(expires, DEFAULT_LADDER) == datetime(2027, 1, 1, tzinfo=timezone.utc)
-    assert notify_from(expires, ladder_for([3, 60, 7])) == expires - 60 * DAY
+    expires = datetime(2027, 1, 31, tzinfo=UTC)
+    assert notify_from(expires, None) == datetime(2027, 1, 1, tzinfo=UTC)  # the default ladder
+    assert notify_from(expires, [3, 60, 7]) == expires - 60 * DAY
 
 
 def test_notify_from_is_exactly_where_the_first_stage_begins():
-    expires = datetime(2027, 1, 31, tzinfo=timezone.utc)
+    expires = datetime(2027, 1, 31, tzinfo=UTC)
     for ladder in (DEFAULT_LADDER, (45, 2), (1,)):
         start = notify_from(expires, ladder)
         assert stage_for(expires, start, ladder) == f"{max(ladder)}d"

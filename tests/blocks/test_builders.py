@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.metadata import Metadata
 from slack_sdk.models.views import View
 
-import ids
-from blocks.messages import confirmation_blocks, confirmation_text, not_allowed_text, unknown_token_text
-from blocks.modal import ModalState, default_expiry, renew_modal
-from blocks.notice import notice_blocks, notice_metadata, notice_text, resolved_blocks, resolved_text
-from blocks.runbook import provider_reminder, runbook_blocks, runbook_steps, runbook_text
-from renewal import RenewalOutcome
+from renewbot.blocks import ids
+from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_text, unknown_token_text
+from renewbot.blocks.modal import ModalState, default_expiry, renew_modal
+from renewbot.blocks.notice import notice_blocks, notice_metadata, notice_text, resolved_blocks, resolved_text
+from renewbot.blocks.runbook import provider_reminder, runbook_blocks, runbook_steps, runbook_text
+from renewbot.usecases.renewal import RenewalOutcome
 from storage.models import Account, Token
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
-EXPIRES = datetime(2026, 12, 1, tzinfo=timezone.utc)
-NEW_EXPIRY = datetime(2027, 12, 1, tzinfo=timezone.utc)
+EXPIRES = datetime(2026, 12, 1, tzinfo=UTC)
+NEW_EXPIRY = datetime(2027, 12, 1, tzinfo=UTC)
 KINDS = ("amazon-mws", "amazon-sp-api", "generic")
 
 EVIL = "<!channel> <@U999> <b>&amp; Evil & Co"
@@ -102,9 +102,8 @@ def check_element(el: dict) -> None:
     elif kind == "plain_text_input":
         assert el.get("max_length", 3000) <= 3000
         assert len(el.get("placeholder", {}).get("text", "")) <= 150
-    elif kind == "datepicker":
-        if "initial_date" in el:
-            date.fromisoformat(el["initial_date"])
+    elif kind == "datepicker" and "initial_date" in el:
+        date.fromisoformat(el["initial_date"])
 
 
 def check_block(block: dict) -> None:
@@ -179,7 +178,7 @@ def test_notice_text_names_token_and_date():
 
 
 def test_notice_text_when_expired():
-    t = token(expires_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    t = token(expires_at=datetime(2026, 11, 20, tzinfo=UTC))
     text = notice_text(t, "expired", NOW)
     assert "Amazon EU MWS token" in text and "2026-11-20" in text and "expired" in text
 
@@ -229,7 +228,7 @@ def test_notice_lists_accounts_and_days_left():
 
 
 def test_expired_notice_says_so():
-    t = token(expires_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    t = token(expires_at=datetime(2026, 11, 20, tzinfo=UTC))
     blocks = notice_blocks(t, [account(1)], "expired", NOW)
     assert blocks[0]["type"] == "header"
     assert "expired" in blocks[0]["text"]["text"]
@@ -585,3 +584,14 @@ def test_notice_account_link_cannot_smuggle_markup_through_the_url():
     acc = Account(id="amazon-uk", name="Amazon UK", settings_url="https://commerce.example/x?<!channel>")
     blocks = notice_blocks(token(), [acc], "7d", NOW)
     assert_escaped(blocks)
+
+
+@pytest.mark.parametrize("kind, hint", [
+    ("amazon-mws", "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"),
+    ("amazon-sp-api", "Atzr|…"),
+    ("generic", "the new secret, no spaces"),
+    ("shipping-api-key", "the new secret, no spaces"),  # an unknown kind gets the generic hint
+])
+def test_modal_secret_placeholder_shows_the_kinds_shape(kind, hint):
+    view = renew_modal(token=token(kind), accounts=[account(1)], choices=CHOICES, today=TODAY)
+    assert _block(view, ids.SECRET_BLOCK)["element"]["placeholder"]["text"] == hint

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import ids
+from renewbot.blocks import ids
 from tests.conftest import NOW
 from tests.support.bot_server import settle
 from tests.support.seed import account, seed, token

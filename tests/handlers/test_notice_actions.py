@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import ids
 from jobs.scan import scan
-from slack_client import make_client
+from renewbot.blocks import ids
+from renewbot.runtime.slack_client import make_client
 from storage.db import session_scope
 from storage.models import Token
 from tests.conftest import NOW

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-import ids
+from renewbot.blocks import ids
 from storage.db import session_scope
 from storage.models import Renewal, Token
 from tests.conftest import NOW
@@ -48,7 +48,7 @@ def test_bad_secret_is_answered_on_its_field(engine, slack, bot, secret, fragmen
 
 def test_expiry_must_be_later_than_the_current_one(engine, slack, bot):
     view = open_form(engine, slack, bot)
-    status, answer = bot.submit(view, state_values(view, {ids.SECRET_BLOCK: {"value": "Atzr|abc"},
+    _status, answer = bot.submit(view, state_values(view, {ids.SECRET_BLOCK: {"value": "Atzr|abc"},
                                                           ids.EXPIRY_BLOCK: {"selected_date": "2026-11-28"}}))
     assert "later than the current one (2026-11-29)" in answer["errors"][ids.EXPIRY_BLOCK]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from deps import utc_now
 from jobs.scan import scan
-from slack_client import make_client
+from renewbot.runtime.deps import utc_now
+from renewbot.runtime.slack_client import make_client
 from storage.db import session_scope
 from storage.models import Notice
 from tests.support.seed import seed, token

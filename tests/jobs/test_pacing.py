@@ -8,7 +8,7 @@ from datetime import timedelta
 from jobs.deliver import deliver_due
 from jobs.pacing import ChannelPacer
 from jobs.plan import plan_notices
-from slack_client import make_client
+from renewbot.runtime.slack_client import make_client
 from tests.conftest import NOW
 from tests.support.seed import seed, token
 

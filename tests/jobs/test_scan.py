@@ -9,10 +9,10 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
-from deps import utc_now
 from jobs.plan import plan_notices
 from jobs.scan import scan
-from slack_client import make_client
+from renewbot.runtime.deps import utc_now
+from renewbot.runtime.slack_client import make_client
 from storage.db import session_scope
 from storage.models import Notice
 from tests.conftest import NOW

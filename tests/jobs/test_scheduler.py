@@ -6,8 +6,7 @@ import logging
 import time
 from datetime import timedelta
 
-from jobs.scan import guarded
-from jobs.scheduler import RETRY_INTERVAL, build_scheduler
+from jobs.scheduler import RETRY_INTERVAL, build_scheduler, guarded
 from tests.conftest import NOW
 
 
@@ -27,7 +26,7 @@ def test_scan_runs_at_start_up_then_on_the_configured_interval():
 
 def test_a_running_scheduler_calls_the_scan_at_start_up():
     calls = []
-    from deps import utc_now
+    from renewbot.runtime.deps import utc_now
     scheduler = build_scheduler(scan=lambda: calls.append("scan"), deliver=lambda: None, interval_minutes=15,
                                 clock=utc_now)
     scheduler.start()

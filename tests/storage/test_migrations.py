@@ -27,17 +27,17 @@ def test_models_and_migrations_agree(engine):
 
 
 def test_the_start_up_shortcut_knows_the_real_head():
-    assert HEAD == head_revision()
+    assert head_revision() == HEAD
 
 
 def test_upgrade_is_a_no_op_the_second_time(engine):
-    assert upgrade(engine) is False
+    assert upgrade(engine).applied is False
 
 
 def test_schema_comes_only_from_migrations(db_url):
     eng = make_engine(db_url)
     assert "token" not in inspect(eng).get_table_names()
-    assert upgrade(eng) is True
+    assert upgrade(eng).created is True
     assert {"account", "token", "tokenaccount", "notice", "renewal", "alembic_version"} <= set(
         inspect(eng).get_table_names())
     eng.dispose()
@@ -47,7 +47,7 @@ def test_two_processes_migrating_at_once(db_url, tmp_path):
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")} | {"DATABASE_URL": db_url}
     procs = [subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "migrate"], env=env, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    results = [(*p.communicate(timeout=60), p.returncode) for p in procs]
     assert [r[2] for r in results] == [0, 0], results
     outs = sorted(r[0].strip() for r in results)
     assert "migrate: applied pending migrations" in outs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.exc import StatementError
@@ -23,10 +23,9 @@ def test_datetimes_come_back_aware_and_in_utc(engine):
     with session_scope(engine) as s:
         got = s.get(Token, "t").expires_at
     assert got.tzinfo is not None and got.utcoffset() == timedelta(0)
-    assert got == datetime(2027, 1, 1, 8, 30, tzinfo=timezone.utc)
+    assert got == datetime(2027, 1, 1, 8, 30, tzinfo=UTC)
 
 
 def test_naive_datetimes_are_refused(engine):
-    with pytest.raises(StatementError, match="naive datetime"):
-        with session_scope(engine) as s:
-            s.add(make_token(datetime(2027, 1, 1)))
+    with pytest.raises(StatementError, match="naive datetime"), session_scope(engine) as s:
+        s.add(make_token(datetime(2027, 1, 1)))

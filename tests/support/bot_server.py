@@ -8,13 +8,17 @@ import time
 
 from waitress.server import create_server
 
-from config import Settings
-from deps import Deps
-from serve import build_app
+from renewbot.runtime.config import Settings
+from renewbot.runtime.deps import Deps
+from renewbot.runtime.serve import build_app
+from renewbot.runtime.web import make_wsgi_app
 from tests.support.slack_requests import (
-    block_actions_payload, form_payload_body, post_signed, slash_command_body, view_submission_payload,
+    block_actions_payload,
+    form_payload_body,
+    post_signed,
+    slash_command_body,
+    view_submission_payload,
 )
-from web import make_wsgi_app
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 
@@ -31,12 +35,13 @@ class BotServer:
     def __init__(self, settings: Settings, deps: Deps, slack) -> None:
         self.slack = slack
         self.app = build_app(settings, deps)
-        self.server = create_server(make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret), host="127.0.0.1", port=0, threads=4)
+        self.server = create_server(make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret),
+                                    host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.events = self.url + "/slack/events"
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "BotServer":
+    def __enter__(self) -> BotServer:
         self._thread.start()
         return self
 
@@ -59,7 +64,7 @@ class BotServer:
         return self.post(form_payload_body(payload))[0]
 
     def pick(self, view: dict, option: dict, *, user: str = "U0OWNER") -> int:
-        import ids
+        from renewbot.blocks import ids
         payload = block_actions_payload(action_id=ids.TOKEN_SELECT, block_id=ids.TOKEN_BLOCK, view=view,
                                         user_id=user, action_type="static_select", selected_option=option)
         return self.post(form_payload_body(payload))[0]

@@ -9,7 +9,7 @@ injection-shaped (SQL, Slack markup, format strings) or near-valid. Values are a
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
@@ -118,7 +118,8 @@ def near(refs: list[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         ref,
         ref.map(str.upper),
-        st.tuples(ref, st.sampled_from(("  ", "\t", "\n", "\u00a0", "\u200b", "\x00"))).map(lambda t: t[1] + t[0] + t[1]),
+        st.tuples(ref, st.sampled_from(("  ", "\t", "\n", "\u00a0", "\u200b", "\x00")))
+        .map(lambda t: t[1] + t[0] + t[1]),
         st.tuples(ref, st.one_of(awkward_text, st.sampled_from(INJECTIONS))).map("".join),
         st.tuples(st.sampled_from(INJECTIONS), ref).map("".join),
         ref.map(lambda r: f"<@{r}>"),
@@ -139,7 +140,8 @@ def secrets(prefix: str = "Atzr|") -> st.SearchStrategy:
         st.tuples(tail, awkward_text).map(lambda t: prefix + t[0] + t[1]),  # control characters inside
         st.integers(min_value=2_990, max_value=3_010).map(lambda n: prefix + _repeat("k", n - len(prefix))),
         oversized_text.map(lambda t: prefix + t),
-        st.sampled_from(("Atza|access-token", "atzr|lower", "amzn.mws.not-a-uuid", "amzn.mws.1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d")),
+        st.sampled_from(("Atza|access-token", "atzr|lower", "amzn.mws.not-a-uuid",
+                         "amzn.mws.1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d")),
         hostile_text,
     )
 
@@ -273,7 +275,7 @@ def base_import() -> dict:
              "channel": "C0ALERTS", "owners": ["U0OWNER", "S0GROUP"], "accounts": ["acc-a", "acc-b"],
              "app_id": "532089569783", "notify_days": [30, 7, 1]},
             {"id": "tok-2", "kind": "generic", "name": "Token two",
-             "expires_at": datetime(2027, 1, 20, 9, 30, tzinfo=timezone.utc), "channel": "C0OPS"},
+             "expires_at": datetime(2027, 1, 20, 9, 30, tzinfo=UTC), "channel": "C0OPS"},
         ],
     }
 

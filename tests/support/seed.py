@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from importer import import_file
+from renewbot.usecases.importing import import_file
 from storage.db import session_scope
 
 _counter = itertools.count()

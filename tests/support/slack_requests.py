@@ -23,7 +23,7 @@ VERIFICATION_TOKEN = "verification-token-test"
 
 def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
     timestamp = int(time.time()) if timestamp is None else int(timestamp)
-    base = f"v0:{timestamp}:{body}".encode("utf-8")
+    base = f"v0:{timestamp}:{body}".encode()
     digest = hmac.new(signing_secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
     return {
         "X-Slack-Request-Timestamp": str(timestamp),

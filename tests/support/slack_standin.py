@@ -103,7 +103,7 @@ class SlackStandin:
         self.errors: list[str] = []
         self.reset()
 
-    def start(self) -> "SlackStandin":
+    def start(self) -> SlackStandin:
         if self._server is None:
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
             self._server.standin = self
@@ -120,7 +120,7 @@ class SlackStandin:
             self._thread.join(timeout=5)
             self._server = self._thread = None
 
-    def __enter__(self) -> "SlackStandin":
+    def __enter__(self) -> SlackStandin:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -62,7 +62,7 @@ def test_signature_verifies_and_tampering_fails():
     assert not verifier.is_valid_request(body, old)  # replay window
     fields = parse_qs(body)
     assert fields["command"] == ["/renew-token"] and fields["text"] == ["rotate db"]
-    assert list(fields)[0] == "token" and fields["trigger_id"] == ["T.trigger.1"]
+    assert next(iter(fields)) == "token" and fields["trigger_id"] == ["T.trigger.1"]
 
 
 def test_web_api_round_trip(standin, client):

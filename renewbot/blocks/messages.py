@@ -1,0 +1,56 @@
+"""Replies: the renewal confirmation and the short explanations sent to one person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, section, slack_date, ymd
+from renewbot.usecases.renewal import RenewalOutcome
+
+
+def _flag_text(account: dict) -> str:
+    state = "enabled" if account["enabled"] else "still disabled"
+    orders = "fetching orders" if account["fetch_orders"] else "don't fetch orders"
+    return f"{account['name']} ({state}, {orders})"
+
+
+def confirmation_text(outcome: RenewalOutcome) -> str:
+    reenabled = [escape(a["name"]) for a in outcome.accounts if a["reenabled"]]
+    accounts = f" Re-enabled: {', '.join(reenabled)}." if reenabled else ""
+    return (f"{escape(outcome.token_name)} renewed by <@{outcome.renewed_by}>: expiry "
+            f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}")
+
+
+def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
+    lines = [
+        f":white_check_mark: <@{outcome.renewed_by}> renewed *{clip(escape(outcome.token_name), 500)}*.",
+        f"*Expiry:* {ymd(outcome.old_expiry)} → *{ymd(outcome.new_expiry)}* ({slack_date(outcome.new_expiry)})",
+    ]
+    if outcome.accounts:
+        rows = [f"• {escape(_flag_text(a))}{' — re-enabled' if a['reenabled'] else ''}" for a in outcome.accounts]
+        lines.append("*Accounts:*\n" + "\n".join(rows))
+    return [section(clip("\n".join(lines), MAX_SECTION_TEXT)),
+            context("renewbot · the new token is stored encrypted")]
+
+
+def not_allowed_text(token_name: str, owners: Sequence[str]) -> str:
+    who = ", ".join(f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in owners[:20])
+    return (f"You can't renew *{escape(token_name)}*: only its owners can ({who}). "
+            "Ask one of them, or ask an admin to add you to the token's owners in the import file.")
+
+
+def unknown_token_text(ref: str, matches: Sequence[str]) -> str:
+    shown = escape(clip(ref, 100))
+    if matches:
+        return f"No token called `{shown}`. Did you mean: " + ", ".join(f"`{escape(m)}`" for m in matches) + "?"
+    return f"No token called `{shown}`. Run `/renew-token` with no argument to pick from the list."
+
+
+def stale_text(token_name: str) -> str:
+    return (f"*{escape(token_name)}* changed while your form was open (someone else may have renewed it). "
+            "Nothing was saved from your form; open it again to check the current expiry.")
+
+
+def failure_text() -> str:
+    return ("Something went wrong on renewbot's side and nothing was changed. "
+            "Try again; if it persists, check the bot's logs.")

@@ -1,0 +1,132 @@
+"""The renewal modal: one form for the Renew button and /renew-token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+from renewbot.blocks import ids
+from renewbot.blocks.common import (
+    MAX_OPTION_TEXT,
+    MAX_OPTIONS_SELECT,
+    context,
+    plain,
+    section,
+    ymd,
+)
+from renewbot.blocks.runbook import provider_reminder
+from renewbot.domain.patterns import is_channel_id
+from renewbot.domain.validation import CHECKBOX_GROUP, MAX_SECRET, SECRET_HINTS
+from storage.models import Account, Token
+
+AMAZON_KINDS = ("amazon-mws", "amazon-sp-api")
+
+
+@dataclass(frozen=True)
+class ModalState:
+    """What the modal remembers between opening and submit (private_metadata)."""
+    token_id: str | None = None
+    version: int = 0
+    channel: str | None = None
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def load(cls, raw: str | None) -> ModalState:
+        """Tolerates anything: corrupted metadata reads as "no token chosen"."""
+        try:
+            data = json.loads(raw or "{}")
+            token_id = data.get("token_id")
+            version = data.get("version", 0)
+            channel = data.get("channel")
+            if (not (token_id is None or (isinstance(token_id, str) and len(token_id) <= 200))
+                    or not isinstance(version, int) or isinstance(version, bool)):
+                return cls()
+            channel_ok = is_channel_id(channel)
+            return cls(token_id=token_id, version=version, channel=channel if channel_ok else None)
+        except (ValueError, AttributeError, TypeError):
+            return cls()
+
+
+def _option(text: str, value: str) -> dict:
+    return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
+
+
+def default_expiry(kind: str, today: date) -> date | None:
+    # Amazon's MWS and SP-API authorizations run for a year from renewal.
+    return today + timedelta(days=365) if kind in AMAZON_KINDS else None
+
+
+def _token_picker(choices: Sequence[tuple[str, str]], selected: Token | None) -> dict:
+    options = [_option(f"{name} ({tid})", tid) for tid, name in choices[:MAX_OPTIONS_SELECT]]
+    element: dict = {"type": "static_select", "action_id": ids.TOKEN_SELECT,
+                     "placeholder": plain("Choose the token to renew"),
+                     "options": options or [_option("(no tokens)", "-")]}
+    if selected is not None:
+        chosen = _option(f"{selected.name} ({selected.id})", selected.id)
+        if chosen not in options:
+            options.insert(0, chosen)
+            del options[MAX_OPTIONS_SELECT:]
+        element["initial_option"] = chosen
+    return {"type": "input", "block_id": ids.TOKEN_BLOCK, "dispatch_action": True,
+            "label": plain("Token"), "element": element}
+
+
+def _chunks(items: Sequence[Account]) -> list[Sequence[Account]]:
+    return [items[i:i + CHECKBOX_GROUP] for i in range(0, len(items), CHECKBOX_GROUP)]
+
+
+def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticked) -> list[dict]:
+    blocks = []
+    for n, group in enumerate(_chunks(accounts)):
+        options = [_option(a.name, a.id) for a in group]
+        initial = [o for o, a in zip(options, group, strict=False) if ticked(a)]
+        element: dict = {"type": "checkboxes", "action_id": ids.ACCOUNTS_INPUT, "options": options}
+        if initial:
+            element["initial_options"] = initial
+        blocks.append({"type": "input", "block_id": f"{prefix}{n}", "optional": True,
+                       "label": plain(label if n == 0 else f"{label} (continued)"), "element": element})
+    return blocks
+
+
+def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Sequence[tuple[str, str]],
+                today: date, channel: str | None = None, refusal: str | None = None) -> dict:
+    """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed."""
+    blocks: list[dict] = [_token_picker(choices, token)]
+    if refusal is not None:
+        blocks.append(section(refusal))
+    elif token is None:
+        blocks.append(context("Pick a token to see its renewal form."))
+    else:
+        blocks.append(context(
+            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token)}"))
+        secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
+                        "placeholder": plain(SECRET_HINTS.get(token.kind, SECRET_HINTS["generic"]))}
+        blocks.append({"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain("New token"),
+                       "hint": plain("Stored encrypted; never shown again in Slack."), "element": secret})
+        picker: dict = {"type": "datepicker", "action_id": ids.EXPIRY_INPUT}
+        if (default := default_expiry(token.kind, today)) is not None:
+            picker["initial_date"] = ymd(default)
+        blocks.append({"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
+                       "element": picker})
+        if accounts:
+            blocks += _checkbox_groups(ids.REENABLE_BLOCK_PREFIX, "Re-enable these accounts", accounts, lambda a: True)
+            blocks += _checkbox_groups(ids.NOFETCH_BLOCK_PREFIX, "Don't fetch orders for", accounts,
+                                       lambda a: not a.fetch_orders)
+        else:
+            blocks.append(context("This token serves no accounts: nothing to re-enable."))
+    view = {
+        "type": "modal",
+        "callback_id": ids.RENEW_MODAL,
+        "title": plain("Renew token", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": ModalState(token.id if token else None, token.version if token else 0, channel).dump(),
+        "blocks": blocks,
+    }
+    if token is not None:
+        view["submit"] = plain("Renew", 24)
+    return view
+

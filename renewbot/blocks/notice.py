@@ -1,0 +1,112 @@
+"""A notice: the message the scheduler posts when a token crosses a threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from renewbot.blocks import ids
+from renewbot.blocks.common import (
+    MAX_FIELD_TEXT,
+    MAX_HEADER_TEXT,
+    button,
+    clip,
+    context,
+    escape,
+    link_target,
+    mrkdwn,
+    plain,
+    slack_date,
+    ymd,
+)
+from renewbot.domain.thresholds import EXPIRED, days_left, describe_days_left
+from storage.models import Account, Token
+
+KIND_LABELS = {
+    "amazon-mws": "Amazon MWS auth token",
+    "amazon-sp-api": "Amazon SP-API authorization",
+    "generic": "credential",
+}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def notice_text(token: Token, stage: str, now: datetime) -> str:
+    """The top-level fallback: names the token and the date for notifications and screen readers."""
+    when, name = ymd(token.expires_at), escape(token.name)
+    if stage == EXPIRED:
+        return f"{name} ({token.kind}) expired on {when}: renew it now"
+    return f"{name} ({token.kind}) expires on {when}: {describe_days_left(token.expires_at, now)}"
+
+
+def _accounts_text(accounts: Sequence[Account]) -> str:
+    if not accounts:
+        return "none listed"
+    parts = []
+    for a in accounts:
+        name = escape(a.name)
+        label = f"<{link_target(a.settings_url)}|{name}>" if a.settings_url else name
+        flags = "on" if a.enabled else "off"
+        parts.append(f"{label} ({flags})")
+    return clip(", ".join(parts), MAX_FIELD_TEXT - 20)
+
+
+def settings_url(accounts: Sequence[Account]) -> str | None:
+    return next((a.settings_url for a in accounts if a.settings_url), None)
+
+
+def notice_buttons(token: Token, accounts: Sequence[Account]) -> list[dict]:
+    """The notice's buttons; the dry run lists the same ones by their labels."""
+    actions = [
+        button("Renew", ids.RENEW_BUTTON, value=token.id, style="primary"),
+        button("Renewal steps", ids.STEPS_BUTTON, value=token.id),
+    ]
+    url = settings_url(accounts)
+    if url:
+        actions.append(button("Open settings", ids.SETTINGS_BUTTON, value=token.id, url=url))
+    return actions
+
+
+def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: datetime) -> list[dict]:
+    icon = ":rotating_light:" if stage == EXPIRED else ":hourglass_flowing_sand:"
+    if stage == EXPIRED:
+        headline = f"{token.name} has expired"
+    else:
+        headline = f"{token.name}: {describe_days_left(token.expires_at, now)}"
+    actions = notice_buttons(token, accounts)
+    return [
+        {"type": "header", "text": plain(f"{headline}", MAX_HEADER_TEXT)},
+        {
+            "type": "section",
+            "text": mrkdwn(f"{icon} *{clip(escape(token.name), 500)}* ({kind_label(token.kind)}) "
+                           f"{'expired' if stage == EXPIRED else 'expires'} {slack_date(token.expires_at)}."),
+            "fields": [
+                mrkdwn(f"*Token id*\n`{clip(token.id, 200)}`"),
+                mrkdwn(f"*Days left*\n{max(0, days_left(token.expires_at, now))}"),
+                mrkdwn(f"*Accounts*\n{_accounts_text(accounts)}"),
+                mrkdwn(f"*Expiry date*\n{ymd(token.expires_at)}"),
+            ],
+        },
+        {"type": "actions", "block_id": ids.NOTICE_ACTIONS_BLOCK, "elements": actions},
+        context(f"renewbot · {stage} notice · renewing also re-enables the accounts above"),
+    ]
+
+
+def notice_metadata(notice_id: int, token: Token, stage: str) -> dict:
+    return {"event_type": ids.NOTICE_EVENT_TYPE,
+            "event_payload": {"notice_id": notice_id, "token_id": token.id, "stage": stage}}
+
+
+def resolved_blocks(token_name: str, renewed_by: str, old_expiry: datetime, new_expiry: datetime) -> list[dict]:
+    return [
+        {"type": "section", "text": mrkdwn(
+            f":white_check_mark: *{clip(escape(token_name), 500)}* was renewed by <@{renewed_by}>: "
+            f"expiry {ymd(old_expiry)} → {ymd(new_expiry)} ({slack_date(new_expiry)}).")},
+        context("renewbot · resolved · details in the thread"),
+    ]
+
+
+def resolved_text(token_name: str, old_expiry: datetime, new_expiry: datetime) -> str:
+    return f"{escape(token_name)} renewed: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"

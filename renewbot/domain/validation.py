@@ -1,0 +1,133 @@
+"""Checks on a renewal submission. Pure: values in, per-field messages out.
+
+Errors are keyed by field name. The renewal form uses these names as its
+block ids, so each message lands under its own input in Slack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from renewbot.errors import RenewalRejected
+
+MWS_RE = re.compile(r"^amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+MAX_SECRET = 3000
+
+# Field names, which are also the form's block ids.
+TOKEN_FIELD = "token"
+SECRET_FIELD = "secret"
+EXPIRY_FIELD = "expiry"
+# Accounts come in groups of CHECKBOX_GROUP (Slack's checkbox limit): "reenable:0", "reenable:1", ...
+REENABLE_FIELD_PREFIX = "reenable:"
+NOFETCH_FIELD_PREFIX = "nofetch:"
+CHECKBOX_GROUP = 10  # Slack's checkbox limit: the modal puts accounts in groups of this many
+
+SECRET_HINTS = {
+    "amazon-mws": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+    "amazon-sp-api": "Atzr|…",
+    "generic": "the new secret, no spaces",
+}
+
+
+def secret_problem(kind: str, value: str | None) -> str | None:
+    """What is wrong with a new secret for this kind; the message never repeats the value."""
+    # Surrounding whitespace is a pasting accident, not part of the token: it is stripped on save.
+    value = value.strip() if isinstance(value, str) else ""
+    if not value:
+        return "Paste the new token."
+    if len(value) > MAX_SECRET:
+        return f"That is longer than {MAX_SECRET} characters: paste only the token."
+    if kind == "amazon-mws" and not MWS_RE.match(value):
+        return "An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; check you copied all of it."
+    if kind == "amazon-sp-api" and not value.startswith("Atzr|"):
+        return "An SP-API refresh token starts with Atzr| — check you copied the refresh token, not the access token."
+    if any(ch.isspace() for ch in value):
+        return "The token must not contain spaces or line breaks."
+    return None
+
+
+def expiry_problem(new: date | None, *, current: datetime, now: datetime) -> str | None:
+    if new is None:
+        return "Pick the new expiry date."
+    moment = as_expiry(new)
+    if moment <= now:
+        return "The new expiry must be in the future."
+    if moment <= current:
+        return f"The new expiry must be later than the current one ({current:%Y-%m-%d})."
+    return None
+
+
+def as_expiry(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RenewalForm:
+    """What a person entered, read from wherever it came from; nothing judged yet.
+
+    Account choices are kept per checkbox group; a group that could not be
+    read is None, so it becomes an error on that group, never "unticked".
+    """
+    secret: Any = None
+    expiry: Any = None
+    reenable: dict[int, frozenset[str] | None] = field(default_factory=dict)
+    no_fetch: dict[int, frozenset[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submission:
+    token_id: str
+    version: int
+    secret: str
+    new_expiry: datetime
+    reenable: frozenset[str]
+    no_fetch: frozenset[str]
+
+
+def _chosen(groups: dict[int, frozenset[str] | None], prefix: str, count: int, errors: dict[str, str]) -> set[str]:
+    chosen: set[str] = set()
+    for n in range(count):  # groups the form did not have are ignored
+        if n not in groups:
+            continue
+        if groups[n] is None:
+            errors[f"{prefix}{n}"] = "These boxes could not be read: tick them again."
+            continue
+        chosen.update(groups[n])
+    return chosen
+
+
+def _new_day(raw: Any, errors: dict[str, str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        if not isinstance(raw, str):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[EXPIRY_FIELD] = "That is not a date."
+        return None
+
+
+def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: str, current_expiry: datetime,
+                     account_ids: Sequence[str], now: datetime) -> Submission:
+    """The submission to apply, or RenewalRejected with a message per field."""
+    errors: dict[str, str] = {}
+    if problem := secret_problem(kind, form.secret):
+        errors[SECRET_FIELD] = problem
+    new_day = _new_day(form.expiry, errors)
+    if EXPIRY_FIELD not in errors and (problem := expiry_problem(new_day, current=current_expiry, now=now)):
+        errors[EXPIRY_FIELD] = problem
+    groups = -(-len(account_ids) // CHECKBOX_GROUP)
+    reenable = _chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors)
+    no_fetch = _chosen(form.no_fetch, NOFETCH_FIELD_PREFIX, groups, errors)
+    if errors:
+        raise RenewalRejected(errors)
+    served = set(account_ids)
+    return Submission(
+        token_id=token_id, version=version, secret=form.secret.strip(), new_expiry=as_expiry(new_day),
+        reenable=frozenset(reenable & served), no_fetch=frozenset(no_fetch & served),
+    )

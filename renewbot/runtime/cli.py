@@ -1,0 +1,111 @@
+"""The command line: one table of commands, one dispatcher. `renewbot` and `python bot.py` both land here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from renewbot.crypto import SecretBox
+from renewbot.errors import ConfigError
+from renewbot.runtime import commands
+from renewbot.runtime.config import Settings
+from renewbot.runtime.deps import Deps
+from renewbot.runtime.logs import configure_logging
+from storage.db import describe_database, make_engine
+from storage.migrate import Upgrade, upgrade
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What every command gets: its arguments, the settings, the injected dependencies."""
+    args: argparse.Namespace
+    settings: Settings
+    deps: Deps
+    migration: Upgrade
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable[[Invocation], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    # Commands that read stored secrets refuse to start when the keys can't read them.
+    checks_keys: bool = False
+    # The long-running server logs what it does; one-shot commands print one line per thing asked.
+    verbose_log: bool = False
+
+
+def _import_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE.yml")
+
+
+def _scan_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print what would be posted; change nothing")
+
+
+def _status_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", default="data/demo-tokens.yml", metavar="PATH",
+                        help="where to write the demo inventory (default: data/demo-tokens.yml)")
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("run the Slack app and the scheduler (the default)",
+                     lambda i: commands.cmd_serve(settings=i.settings, deps=i.deps),
+                     checks_keys=True, verbose_log=True),
+    "import": Command("create or update accounts and tokens from a YAML file (idempotent)",
+                      lambda i: commands.cmd_import(i.args.file, deps=i.deps), _import_args),
+    "scan": Command("one pass of the scheduler's work (plan and deliver notices), then exit",
+                    lambda i: commands.cmd_scan(settings=i.settings, deps=i.deps, dry_run=i.args.dry_run), _scan_args,
+                    checks_keys=True),
+    "status": Command("tokens with expiry, stage and open notice; accounts with their flags",
+                      lambda i: commands.cmd_status(deps=i.deps, as_json=i.args.json), _status_args),
+    "migrate": Command("apply pending database migrations, then exit",
+                       lambda i: commands.cmd_migrate(i.migration)),
+    "rotate-keys": Command("re-encrypt every stored secret under the newest TOKEN_ENCRYPTION_KEYS key",
+                           lambda i: commands.cmd_rotate_keys(deps=i.deps)),
+    "demo": Command("write a demo inventory dated from today, import it and run one scan",
+                    lambda i: commands.cmd_demo(i.args.file, settings=i.settings, deps=i.deps), _demo_args),
+}
+DEFAULT_COMMAND = "serve"
+
+
+def parse_args(argv: list[str], prog: str = "renewbot") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description="renewbot: keeps a team ahead of expiring credentials")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        command.arguments(sub.add_parser(name, help=command.help))
+    args = parser.parse_args(argv)
+    args.command = args.command or DEFAULT_COMMAND
+    return args
+
+
+def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
+    command = COMMANDS[args.command]
+    configure_logging(verbose=command.verbose_log)
+    try:
+        settings = Settings.from_env()
+        engine = make_engine(settings.database_url)
+        # Every command starts from the current schema; two processes starting together are safe.
+        migrated = upgrade(engine)
+        if migrated.created:
+            # A cron job started in the wrong folder would otherwise scan an empty database in silence.
+            print(f"{args.command}: created a new database at {describe_database(engine)}", file=sys.stderr)
+        deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys))
+        if command.checks_keys:
+            commands.check_stored_keys(deps)
+        return command.run(Invocation(args, settings, deps, migrated))
+    except ConfigError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"{args.command}: database error ({type(exc).__name__}); check DATABASE_URL", file=sys.stderr)
+        return 1

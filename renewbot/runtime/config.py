@@ -1,0 +1,71 @@
+"""Typed settings, read once from the environment (and ./.env) and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from renewbot.errors import ConfigError
+
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///data/renewbot.db"
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    slack_bot_token: str | None
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_api_url: str
+    database_url: str
+    token_encryption_keys: tuple[str, ...]
+    port: int
+    scan_interval_minutes: float
+
+    def __repr__(self) -> str:  # secrets must not reach a log line through repr()
+        return (
+            f"Settings(slack_api_url={self.slack_api_url!r}, database_url=<set>, port={self.port}, "
+            f"socket_mode={self.socket_mode}, keys={len(self.token_encryption_keys)})"
+        )
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = (values.get(name) or "").strip()
+            return value or None
+
+        keys = tuple(k.strip() for k in (get("TOKEN_ENCRYPTION_KEYS") or "").split(",") if k.strip())
+        try:
+            port = int(get("PORT") or 3000)
+        except ValueError:
+            raise ConfigError("PORT must be a number") from None
+        try:
+            interval = float(get("SCAN_INTERVAL_MINUTES") or 15)
+        except ValueError:
+            raise ConfigError("SCAN_INTERVAL_MINUTES must be a number") from None
+        if interval <= 0:
+            raise ConfigError("SCAN_INTERVAL_MINUTES must be more than 0")
+        api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+        return cls(
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            token_encryption_keys=keys,
+            port=port,
+            scan_interval_minutes=interval,
+        )

@@ -1,0 +1,112 @@
+"""`bot.py serve`: Slack listeners and the scheduler in one process, until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from handlers import register_all
+from jobs.deliver import deliver_due
+from jobs.pacing import ChannelPacer
+from jobs.scan import scan
+from jobs.scheduler import build_scheduler
+from renewbot.errors import ConfigError
+from renewbot.runtime.config import Settings
+from renewbot.runtime.deps import Deps
+from renewbot.runtime.slack_client import make_client
+from renewbot.runtime.web import make_wsgi_app
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, deps: Deps) -> App:
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: serve needs the bot token (xoxb-...)")
+    if not settings.socket_mode and not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests")
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    # Token verification at construction would block start-up on a slow Slack; check it ourselves below.
+    app = App(client=client, signing_secret=settings.slack_signing_secret or "", token_verification_enabled=False)
+    register_all(app, deps=deps)
+    return app
+
+
+def check_slack(app: App) -> None:
+    try:
+        app.client.auth_test()
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
+        logger.warning("auth.test failed (%s); carrying on", exc.response.get("error"))
+    except Exception as exc:
+        logger.warning("Slack unreachable at start-up (%s); carrying on, notices will wait", type(exc).__name__)
+
+
+def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
+    app = build_app(settings, deps)
+    check_slack(app)
+    pacer = ChannelPacer()  # one per process: both jobs post into the same channels
+    scheduler = build_scheduler(
+        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
+        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
+        interval_minutes=settings.scan_interval_minutes, clock=deps.clock,
+    )
+    stop = threading.Event()
+    scheduler.start()
+    try:
+        if settings.socket_mode:
+            _serve_socket_mode(app, settings, stop)
+        else:
+            _serve_http(app, settings, deps, host, stop)
+    finally:
+        logger.info("shutting down: stopping the scheduler")
+        scheduler.shutdown(wait=True)
+        deps.engine.dispose()
+    logger.info("stopped")
+    return 0
+
+
+def _on_sigterm(callback) -> None:
+    def handler(signum, _frame):
+        logger.info("received %s", signal.Signals(signum).name)
+        callback()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event) -> None:
+    from waitress.server import create_server
+
+    wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "")
+    server = create_server(wsgi, host=host, port=settings.port, threads=8, ident="renewbot",
+                           clear_untrusted_proxy_headers=True)
+
+    def shutdown() -> None:
+        stop.set()
+        server.close()  # closes the listener; in-flight requests finish, then run() returns
+
+    _on_sigterm(shutdown)
+    logger.info("serving HTTP on %s:%s (POST /slack/events, GET /healthz)", host, settings.port)
+    try:
+        server.run()
+    except OSError:
+        if not stop.is_set():
+            raise
+
+
+def _serve_socket_mode(app: App, settings: Settings, stop: threading.Event) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, app_token=settings.slack_app_token)
+    _on_sigterm(stop.set)
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        raise ConfigError(f"Socket Mode: Slack refused SLACK_APP_TOKEN ({exc.response.get('error')})") from None
+    logger.info("connected in Socket Mode")
+    stop.wait()
+    handler.close()

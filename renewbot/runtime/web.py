@@ -1,0 +1,72 @@
+"""The HTTP side of `serve`: POST /slack/events (bolt) and GET /healthz, as one WSGI app."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.engine import Engine
+
+from storage.db import ping
+
+logger = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+
+def _respond(start_response, status: str, body: dict) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _readable(body: bytes, content_type: str) -> bool:
+    """Whether bolt can parse this body; a signed body it cannot read gets 400, not bolt's 500."""
+    try:
+        text = body.decode("utf-8")
+        # bolt's own parser, as bolt will call it (it reads a body starting with "{" as JSON too)
+        return all(isinstance(parse_body(text, ct), dict) for ct in {content_type, content_type.split(";")[0].strip()})
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def make_wsgi_app(app: App, engine: Engine, signing_secret: str):
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    verifier = SignatureVerifier(signing_secret)
+
+    def events(environ, start_response):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        # Verified before bolt parses anything, so an unsigned body can only ever get a 401.
+        if not (timestamp.isdigit() and verifier.is_valid(body=body, timestamp=timestamp, signature=signature)):
+            return _respond(start_response, "401 Unauthorized", {"error": "invalid request signature"})
+        if not _readable(body, environ.get("CONTENT_TYPE", "")):
+            return _respond(start_response, "400 Bad Request", {"error": "unreadable request body"})
+        environ["wsgi.input"] = io.BytesIO(body)
+        return slack(environ, start_response)
+
+    def wsgi(environ, start_response):
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            try:
+                ping(engine)
+                status, body = "200 OK", {"ok": True, "database": "ok"}
+            except Exception as exc:
+                logger.warning("healthz: database unreachable (%s)", type(exc).__name__)
+                status = "503 Service Unavailable"
+                body = {"ok": False, "database": f"unreachable: {type(exc).__name__}"}
+            return _respond(start_response, status, body)
+        if path == EVENTS_PATH and method == "POST":
+            return events(environ, start_response)
+        return slack(environ, start_response)
+
+    return wsgi

@@ -1,0 +1,157 @@
+"""The outbox: one Notice row per token, expiry and threshold, planned before it is posted.
+
+Each function takes the session keyword-only; callers own the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from storage.models import Notice, NoticeState, Token
+
+
+def notice_stages(*, session: Session, token_id: str, expires_at: datetime) -> set[str]:
+    stmt = select(Notice.stage).where(Notice.token_id == token_id, Notice.expires_at == expires_at)
+    return set(session.exec(stmt).all())
+
+
+def insert_notice_if_absent(*, session: Session, token: Token, stage: str, now: datetime) -> bool:
+    """Plans one notice; the unique (token, expiry, stage) key makes a second plan a no-op."""
+    values = dict(
+        token_id=token.id, expires_at=token.expires_at, stage=stage, state=NoticeState.PENDING,
+        channel=token.channel, attempts=0, created_at=now,
+    )
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Notice).values(**values).on_conflict_do_nothing(
+        index_elements=["token_id", "expires_at", "stage"]
+    ).returning(Notice.id)
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT through the ORM.
+    return session.execute(stmt).first() is not None
+
+
+def supersede_pending(*, session: Session, token_id: str, expires_at: datetime, keep_stage: str, now: datetime) -> int:
+    """A nearer stage replaces notices not yet posted: one message, not a burst."""
+    stmt = (
+        update(Notice)
+        .where(Notice.token_id == token_id, Notice.expires_at == expires_at,
+               Notice.stage != keep_stage, Notice.state == NoticeState.PENDING)
+        .values(state=NoticeState.SUPERSEDED, closed_at=now)
+    )
+    return session.execute(stmt).rowcount
+
+
+def _claimable(now: datetime):
+    return or_(
+        (Notice.state == NoticeState.PENDING)
+        & (or_(col(Notice.next_attempt_at).is_(None), Notice.next_attempt_at <= now)),
+        (Notice.state == NoticeState.SENDING) & (Notice.claimed_until < now),  # a lease that ran out: its owner died
+    )
+
+
+def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50) -> list[tuple[int, str]]:
+    """Claims notices to post, so concurrent scans and replicas never share one.
+
+    PostgreSQL: one UPDATE over rows locked with FOR UPDATE SKIP LOCKED.
+    SQLite (one writer at a time): a compare-and-set UPDATE per candidate row.
+    """
+    claim = dict(state=NoticeState.SENDING, claimed_until=now + lease, attempts=Notice.attempts + 1)
+    if session.get_bind().dialect.name == "postgresql":
+        locked = (select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+        rows = session.execute(
+            update(Notice).where(col(Notice.id).in_(locked)).values(**claim).returning(Notice.id, Notice.channel)
+        ).all()
+        return sorted((r[0], r[1]) for r in rows)
+    candidates = session.exec(
+        select(Notice.id, Notice.channel).where(_claimable(now)).order_by(Notice.id).limit(limit)).all()
+    claimed = []
+    for notice_id, channel in candidates:
+        result = session.execute(update(Notice).where(Notice.id == notice_id, _claimable(now)).values(**claim))
+        if result.rowcount == 1:
+            claimed.append((notice_id, channel))
+    return claimed
+
+
+def root_ts(*, session: Session, token_id: str, expires_at: datetime) -> str | None:
+    """The ts of the first notice posted for this expiry: later stages thread under it."""
+    stmt = (
+        select(Notice.ts)
+        .where(Notice.token_id == token_id, Notice.expires_at == expires_at, col(Notice.ts).is_not(None))
+        .where(col(Notice.root_ts) == col(Notice.ts))
+        .order_by(Notice.id)
+        .limit(1)
+    )
+    return session.exec(stmt).first()
+
+
+def close_notices(*, session: Session, token_id: str, now: datetime, state: NoticeState = NoticeState.CLOSED,
+                  expires_at: datetime | None = None) -> int:
+    closable = (*NoticeState.open(), NoticeState.FAILED)
+    stmt = update(Notice).where(Notice.token_id == token_id, col(Notice.state).in_(closable))
+    if expires_at is not None:
+        stmt = stmt.where(Notice.expires_at == expires_at)
+    return session.execute(stmt.values(state=state, closed_at=now, claimed_until=None)).rowcount
+
+
+# --- the outcome of a claimed notice ----------------------------------------
+# Each writes only while the notice is still ours (state "sending"): a claim whose lease ran out
+# may have been taken over, renewed or superseded since, and that later word stands.
+
+def _finish_claimed(*, session: Session, notice_id: int, **values) -> bool:
+    result = session.execute(
+        update(Notice).where(Notice.id == notice_id, Notice.state == NoticeState.SENDING).values(**values)
+    )
+    return result.rowcount == 1
+
+
+def record_sent(*, session: Session, notice_id: int, ts: str, root_ts: str, sent_at: datetime) -> bool:
+    """Posted (or found already posted) as `ts`, in the thread of `root_ts`."""
+    return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.SENT, ts=ts, root_ts=root_ts,
+                           sent_at=sent_at, claimed_until=None, last_error=None)
+
+
+def record_failed(*, session: Session, notice_id: int, error: str) -> bool:
+    """Refused for good: a person has to fix the channel or the token. Shown in status."""
+    return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.FAILED, last_error=error,
+                           claimed_until=None)
+
+
+def reschedule(*, session: Session, notice_id: int, next_attempt_at: datetime, error: str) -> bool:
+    """Back to pending, to be claimed again from `next_attempt_at`: a failed post is retried, never dropped."""
+    return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.PENDING,
+                           next_attempt_at=next_attempt_at, claimed_until=None, last_error=error)
+
+
+def supersede(*, session: Session, notice_id: int, closed_at: datetime) -> bool:
+    """Not to be posted: its token's expiry changed (or the token went) after it was planned."""
+    return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.SUPERSEDED, closed_at=closed_at)
+
+
+# --- reads ------------------------------------------------------------------
+
+def open_notices(*, session: Session, token_id: str) -> list[Notice]:
+    """The token's notices still open (any expiry), oldest first."""
+    return open_notices_by_token(session=session, token_ids=[token_id])[token_id]
+
+
+def open_notices_by_token(*, session: Session, token_ids: Sequence[str]) -> dict[str, list[Notice]]:
+    """open_notices for many tokens in one query: every id in `token_ids` is a key, oldest notice first."""
+    out: dict[str, list[Notice]] = {t: [] for t in token_ids}
+    if not token_ids:
+        return out
+    stmt = (select(Notice).where(col(Notice.token_id).in_(token_ids), col(Notice.state).in_(NoticeState.open()))
+            .order_by(Notice.id))
+    for notice in session.exec(stmt).all():
+        out[notice.token_id].append(notice)
+    return out
+
+
+def failed_notices(*, session: Session) -> list[Notice]:
+    return list(session.exec(select(Notice).where(Notice.state == NoticeState.FAILED).order_by(Notice.id)).all())
