@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Column, Index, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -15,6 +15,23 @@ def _dt(nullable: bool = True, **kw) -> Column:
     return Column(UTCDateTime(), nullable=nullable, **kw)
 
 
+def _retired() -> Column:
+    # Retired rows get no notices and leave the lists; nothing is ever deleted, so history stays.
+    return Column(Boolean, nullable=False, server_default=false(), default=False)
+
+
+# A token kind a team defined in its import file (the built-in kinds live in renewbot/domain/kinds.py).
+class Kind(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=60)
+    label: str
+    pattern: str | None = None  # what a pasted secret must match (a Python regex)
+    pattern_message: str | None = None  # the inline message when it does not
+    lifetime_days: int | None = None  # the form suggests today + this
+    notify_days: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    steps: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reminder: str | None = None  # shown at the top of the renewal form
+
+
 # A seller account on the marketplace side (the guide's step 8 checkboxes).
 class Account(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=200)
@@ -22,6 +39,7 @@ class Account(SQLModel, table=True):
     enabled: bool = True
     fetch_orders: bool = True  # False is the guide's "Don't fetch orders"
     settings_url: str | None = None
+    retired: bool = Field(default=False, sa_column=_retired())
 
 
 # A credential that expires. The secret is only ever stored Fernet-encrypted.
@@ -44,6 +62,7 @@ class Token(SQLModel, table=True):
     notify_days: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     secret_encrypted: str | None = None
     version: int = 1
+    retired: bool = Field(default=False, sa_column=_retired())
 
 
 # Which accounts a token serves, in the import file's order.
@@ -94,10 +113,11 @@ class Notice(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
-# The audit trail: one row per renewal, never updated.
+# The audit trail: one row per renewal, never updated, never deleted. No foreign key on purpose:
+# the audit outlives anything that happens to its token.
 class Renewal(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    token_id: str = Field(foreign_key="token.id", index=True, ondelete="CASCADE")
+    token_id: str = Field(index=True)
     renewed_by: str
     renewed_at: datetime = Field(sa_column=_dt(nullable=False))
     old_expires_at: datetime = Field(sa_column=_dt(nullable=False))

@@ -33,6 +33,11 @@ def _assign(row: Any, values: dict) -> bool:
 
 # --- tokens and accounts ---------------------------------------------------
 
+def _active(table):
+    """Not retired: retired rows get no notices and leave the lists, but stay for their history."""
+    return col(table.retired).is_(False)
+
+
 def get_token(*, session: Session, token_id: str) -> Token | None:
     return session.get(Token, token_id)
 
@@ -41,9 +46,9 @@ def find_token(*, session: Session, ref: str) -> Token | None:
     """By id, else by name, ignoring case."""
     ref = ref.strip()
     token = session.get(Token, ref)
-    if token is not None:
+    if token is not None and not token.retired:
         return token
-    return session.exec(select(Token).where(func.lower(Token.name) == ref.lower())).first()
+    return session.exec(select(Token).where(func.lower(Token.name) == ref.lower(), _active(Token))).first()
 
 
 def token_owners(*, session: Session, token_id: str) -> list[str] | None:
@@ -52,16 +57,19 @@ def token_owners(*, session: Session, token_id: str) -> list[str] | None:
     return None if row is None else list(row)
 
 
-def list_tokens(*, session: Session) -> Sequence[Token]:
-    return session.exec(select(Token).order_by(Token.expires_at, Token.id)).all()
+def list_tokens(*, session: Session, include_retired: bool = False) -> Sequence[Token]:
+    stmt = select(Token).order_by(Token.expires_at, Token.id)
+    return session.exec(stmt if include_retired else stmt.where(_active(Token))).all()
 
 
-def list_accounts(*, session: Session) -> Sequence[Account]:
-    return session.exec(select(Account).order_by(Account.id)).all()
+def list_accounts(*, session: Session, include_retired: bool = False) -> Sequence[Account]:
+    stmt = select(Account).order_by(Account.id)
+    return session.exec(stmt if include_retired else stmt.where(_active(Account))).all()
 
 
 def token_names(*, session: Session) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in session.exec(select(Token.id, Token.name).order_by(Token.name)).all()]
+    stmt = select(Token.id, Token.name).where(_active(Token)).order_by(Token.name)
+    return [(r[0], r[1]) for r in session.exec(stmt).all()]
 
 
 def token_accounts(*, session: Session, token_id: str) -> list[Account]:
@@ -136,7 +144,8 @@ def set_token_accounts(*, session: Session, token_id: str, account_ids: Sequence
 
 def tokens_due(*, session: Session, now: datetime, batch: int = 500) -> Iterator[Token]:
     """Tokens whose first threshold has passed, streamed: cost follows the due ones, not the table."""
-    stmt = select(Token).where(Token.notify_from <= now).order_by(Token.notify_from).execution_options(yield_per=batch)
+    stmt = (select(Token).where(Token.notify_from <= now, _active(Token)).order_by(Token.notify_from)
+            .execution_options(yield_per=batch))
     yield from session.exec(stmt)
 
 

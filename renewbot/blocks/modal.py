@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import (
@@ -17,11 +17,10 @@ from renewbot.blocks.common import (
     ymd,
 )
 from renewbot.blocks.runbook import provider_reminder
+from renewbot.domain.kinds import MAX_SECRET, Kind, resolve
 from renewbot.domain.patterns import is_channel_id
-from renewbot.domain.validation import CHECKBOX_GROUP, MAX_SECRET, SECRET_HINTS
+from renewbot.domain.validation import CHECKBOX_GROUP
 from storage.models import Account, Token
-
-AMAZON_KINDS = ("amazon-mws", "amazon-sp-api")
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,9 @@ def _option(text: str, value: str) -> dict:
     return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
 
 
-def default_expiry(kind: str, today: date) -> date | None:
-    # Amazon's MWS and SP-API authorizations run for a year from renewal.
-    return today + timedelta(days=365) if kind in AMAZON_KINDS else None
+def default_expiry(kind: str | Kind, today: date) -> date | None:
+    """Today plus the kind's usual lifetime (a year for Amazon's authorisations), or no suggestion."""
+    return (kind if isinstance(kind, Kind) else resolve(kind)).suggested_expiry(today)
 
 
 def _token_picker(choices: Sequence[tuple[str, str]], selected: Token | None) -> dict:
@@ -93,7 +92,8 @@ def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticke
 
 
 def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Sequence[tuple[str, str]],
-                today: date, channel: str | None = None, refusal: str | None = None) -> dict:
+                today: date, channel: str | None = None, refusal: str | None = None,
+                kind: Kind | None = None) -> dict:
     """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed."""
     blocks: list[dict] = [_token_picker(choices, token)]
     if refusal is not None:
@@ -101,14 +101,15 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Se
     elif token is None:
         blocks.append(context("Pick a token to see its renewal form."))
     else:
+        kind = kind or resolve(token.kind)
         blocks.append(context(
-            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token)}"))
+            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token, kind)}"))
         secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
-                        "placeholder": plain(SECRET_HINTS.get(token.kind, SECRET_HINTS["generic"]))}
+                        "placeholder": plain(kind.placeholder)}
         blocks.append({"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain("New token"),
                        "hint": plain("Stored encrypted; never shown again in Slack."), "element": secret})
         picker: dict = {"type": "datepicker", "action_id": ids.EXPIRY_INPUT}
-        if (default := default_expiry(token.kind, today)) is not None:
+        if (default := kind.suggested_expiry(today)) is not None:
             picker["initial_date"] = ymd(default)
         blocks.append({"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
                        "element": picker})

@@ -19,18 +19,13 @@ from renewbot.blocks.common import (
     slack_date,
     ymd,
 )
+from renewbot.domain.kinds import Kind, resolve
 from renewbot.domain.thresholds import EXPIRED, days_left, describe_days_left
 from storage.models import Account, Token
 
-KIND_LABELS = {
-    "amazon-mws": "Amazon MWS auth token",
-    "amazon-sp-api": "Amazon SP-API authorization",
-    "generic": "credential",
-}
-
 
 def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind)
+    return resolve(kind).label
 
 
 def notice_text(token: Token, stage: str, now: datetime) -> str:
@@ -69,7 +64,8 @@ def notice_buttons(token: Token, accounts: Sequence[Account]) -> list[dict]:
     return actions
 
 
-def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: datetime) -> list[dict]:
+def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: datetime,
+                  kind: Kind | None = None) -> list[dict]:
     icon = ":rotating_light:" if stage == EXPIRED else ":hourglass_flowing_sand:"
     if stage == EXPIRED:
         headline = f"{token.name} has expired"
@@ -80,7 +76,7 @@ def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: da
         {"type": "header", "text": plain(f"{headline}", MAX_HEADER_TEXT)},
         {
             "type": "section",
-            "text": mrkdwn(f"{icon} *{clip(escape(token.name), 500)}* ({kind_label(token.kind)}) "
+            "text": mrkdwn(f"{icon} *{clip(escape(token.name), 500)}* ({escape((kind or resolve(token.kind)).label)}) "
                            f"{'expired' if stage == EXPIRED else 'expires'} {slack_date(token.expires_at)}."),
             "fields": [
                 mrkdwn(f"*Token id*\n`{clip(token.id, 200)}`"),

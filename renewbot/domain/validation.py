@@ -6,16 +6,13 @@ block ids, so each message lands under its own input in Slack.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from renewbot.domain.kinds import MAX_SECRET, Kind, resolve
 from renewbot.errors import RenewalRejected
-
-MWS_RE = re.compile(r"^amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-MAX_SECRET = 3000
 
 # Field names, which are also the form's block ids.
 TOKEN_FIELD = "token"
@@ -26,25 +23,18 @@ REENABLE_FIELD_PREFIX = "reenable:"
 NOFETCH_FIELD_PREFIX = "nofetch:"
 CHECKBOX_GROUP = 10  # Slack's checkbox limit: the modal puts accounts in groups of this many
 
-SECRET_HINTS = {
-    "amazon-mws": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-    "amazon-sp-api": "Atzr|…",
-    "generic": "the new secret, no spaces",
-}
-
-
-def secret_problem(kind: str, value: str | None) -> str | None:
+def secret_problem(kind: str | Kind, value: str | None) -> str | None:
     """What is wrong with a new secret for this kind; the message never repeats the value."""
+    kind = kind if isinstance(kind, Kind) else resolve(kind)
     # Surrounding whitespace is a pasting accident, not part of the token: it is stripped on save.
     value = value.strip() if isinstance(value, str) else ""
     if not value:
         return "Paste the new token."
+    # Measured first: a team-defined pattern then never runs on more than MAX_SECRET characters.
     if len(value) > MAX_SECRET:
         return f"That is longer than {MAX_SECRET} characters: paste only the token."
-    if kind == "amazon-mws" and not MWS_RE.match(value):
-        return "An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; check you copied all of it."
-    if kind == "amazon-sp-api" and not value.startswith("Atzr|"):
-        return "An SP-API refresh token starts with Atzr| — check you copied the refresh token, not the access token."
+    if problem := kind.mismatch(value):
+        return problem
     if any(ch.isspace() for ch in value):
         return "The token must not contain spaces or line breaks."
     return None
@@ -112,7 +102,7 @@ def _new_day(raw: Any, errors: dict[str, str]) -> date | None:
         return None
 
 
-def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: str, current_expiry: datetime,
+def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: str | Kind, current_expiry: datetime,
                      account_ids: Sequence[str], now: datetime) -> Submission:
     """The submission to apply, or RenewalRejected with a message per field."""
     errors: dict[str, str] = {}

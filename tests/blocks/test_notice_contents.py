@@ -12,7 +12,6 @@ import pytest
 
 from renewbot.blocks import ids
 from renewbot.blocks.notice import (
-    KIND_LABELS,
     kind_label,
     notice_blocks,
     notice_text,
@@ -20,6 +19,7 @@ from renewbot.blocks.notice import (
     resolved_text,
     settings_url,
 )
+from renewbot.domain.kinds import BUILTIN_KINDS
 from storage.models import Account, Token
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -61,7 +61,8 @@ def test_a_notice_before_expiry_reads_exactly():
     assert [b["type"] for b in blocks] == ["header", "section", "actions", "context"]
     assert blocks[0]["text"] == {"type": "plain_text", "text": "Amazon EU MWS token: 4 days left", "emoji": True}
     assert blocks[1]["text"] == {"type": "mrkdwn", "text": (
-        f":hourglass_flowing_sand: *Amazon EU MWS token* (Amazon MWS auth token) expires {slack_date(EXPIRES)}.")}
+        ":hourglass_flowing_sand: *Amazon EU MWS token* (Amazon MWS auth token (legacy)) "
+        f"expires {slack_date(EXPIRES)}.")}
     assert fields(blocks) == {
         "Token id": "`amazon-eu-mws`",
         "Days left": "4",
@@ -77,7 +78,7 @@ def test_an_expired_notice_uses_the_alarm_icon_past_tense_and_zero_days_left():
     blocks = notice_blocks(token(expires_at=EXPIRED), [account(1, enabled=True)], "expired", NOW)
     assert blocks[0]["text"]["text"] == "Amazon EU MWS token has expired"
     assert blocks[1]["text"]["text"] == (
-        f":rotating_light: *Amazon EU MWS token* (Amazon MWS auth token) expired {slack_date(EXPIRED)}.")
+        f":rotating_light: *Amazon EU MWS token* (Amazon MWS auth token (legacy)) expired {slack_date(EXPIRED)}.")
     assert fields(blocks)["Days left"] == "0"  # never negative: max(0, days_left)
     assert fields(blocks)["Expiry date"] == "2026-11-20"
     assert blocks[3]["elements"][0]["text"] == "renewbot · expired notice · renewing also re-enables the accounts above"
@@ -111,7 +112,8 @@ def test_header_for_a_token_expiring_within_a_day():
 
 
 @pytest.mark.parametrize("kind, label", [
-    ("amazon-mws", "Amazon MWS auth token"),
+    ("amazon-mws", "Amazon MWS auth token (legacy)"),
+    ("amazon-lwa-client-secret", "Amazon LWA client secret"),
     ("amazon-sp-api", "Amazon SP-API authorization"),
     ("generic", "credential"),
     ("shipping-api-key", "shipping-api-key"),  # an unknown kind is shown as it is
@@ -122,8 +124,10 @@ def test_the_kind_label_in_the_notice(kind, label):
     assert f"* ({label}) expires " in text
 
 
-def test_kind_labels_cover_every_kind_the_importer_knows():
-    assert set(KIND_LABELS) == {"amazon-mws", "amazon-sp-api", "generic"}
+def test_every_builtin_kind_has_a_label_of_its_own():
+    labels = [kind_label(k) for k in BUILTIN_KINDS]
+    assert set(BUILTIN_KINDS) == {"amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic"}
+    assert len(set(labels)) == len(labels) and all(labels)
 
 
 # --- accounts field ----------------------------------------------------------------------------

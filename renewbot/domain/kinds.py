@@ -1,0 +1,117 @@
+"""What renewbot knows about each kind of credential: one entry per kind, no if-chains elsewhere.
+
+A kind says how to recognise a pasted secret, how long a new one usually
+lives, when to start reminding, and the steps on the provider's side. Teams add
+their own kinds in the import file (`kinds:`); those are stored and resolved
+the same way as the built-in ones below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+# A pasted secret is measured before any pattern runs on it, so a team's pattern never sees more than this.
+MAX_SECRET = 3000
+# `{app}` in a step or reminder becomes "app ID *…*" (or a phrase when the token names no app).
+APP = "{app}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    id: str
+    label: str
+    pattern: str | None = None  # the whole pasted value must match (Python regex)
+    pattern_message: str | None = None
+    lifetime_days: int | None = None  # the form suggests today + this; None: no suggestion
+    notify_days: tuple[int, ...] | None = None  # this kind's reminder ladder; None: renewbot's default
+    steps: tuple[str, ...] = ()
+    reminder: str = "Create the new credential with its provider first, then paste it here."
+    placeholder: str = "the new secret, no spaces"
+    legacy: bool = False
+    _compiled: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None and self._compiled is None:
+            object.__setattr__(self, "_compiled", re.compile(self.pattern))
+
+    def mismatch(self, secret: str) -> str | None:
+        """The inline message when `secret` (already bounded to MAX_SECRET) is not of this kind."""
+        if self._compiled is None or self._compiled.fullmatch(secret):
+            return None
+        return self.pattern_message or f"That does not look like a {self.label}: check you copied all of it."
+
+    def suggested_expiry(self, today: date) -> date | None:
+        return None if self.lifetime_days is None else today + timedelta(days=self.lifetime_days)
+
+
+_SP_API_STEPS = (
+    "*Log out of every Amazon seller account first*, so you authorise the right one.",
+    f"In Seller Central, open *Apps and Services → Manage Your Apps* and choose *Authorize* on {APP}.",
+    "Confirm the consent page; Amazon issues a new refresh token (it starts with `Atzr|`). Copy it.",
+    "Press *Renew* on this notice, paste it, and keep the suggested expiry (authorisations last 365 days).",
+    "Keep the accounts ticked to re-enable them, set *Don't fetch orders* as your team wants, and submit.",
+    "renewbot replies here with the old and new expiry once it is stored.",
+)
+_LWA_SECRET_STEPS = (
+    f"In Solution Provider Portal (or Developer Central), open {APP} and choose *Rotate secret* under its "
+    "Login with Amazon credentials.",
+    "Copy the new client secret (it starts with `amzn1.oa2-cs.v1.`). The old one keeps working for a short "
+    "grace period, so do the next steps straight away.",
+    "Press *Renew* on this notice, paste the new secret, and keep the suggested expiry (180 days).",
+    "Update every system that signs in with this app's client secret, then check an API call succeeds.",
+)
+_MWS_STEPS = (
+    "*Log out of every Amazon seller account first* (all of them, in every browser tab): Amazon renews "
+    "the token for whichever account is signed in.",
+    "Open the marketplace account's settings (the *Open settings* button) and choose *Get MWS Token*, "
+    "then *Get Token*: this takes you to Amazon.",
+    "Sign in to Amazon Seller Central with *the seller account this token belongs to*; "
+    "check it is the right one.",
+    f"Go to *Manage Your Apps*. Several apps are listed; press *Renew* on {APP}.",
+    "Copy the new auth token it shows (if it doesn't show, press *View* and copy it there). "
+    "It looks like `amzn.mws.` followed by a long ID.",
+    "Press *Renew* on this notice and paste the token into the form, with the new expiry date "
+    "(Amazon gives a year; the form suggests it).",
+    "In the same form, keep *Re-enable these accounts* ticked: a renewal can switch every Amazon account "
+    "off. Tick *Don't fetch orders* only for accounts that should not pull orders.",
+    "Submit. renewbot stores the token encrypted, re-enables the accounts, and replies here with the old "
+    "and new expiry so you can see the date moved.",
+)
+_GENERIC_STEPS = (
+    f"Create a new credential with the provider ({APP}).",
+    "Press *Renew* on this notice, paste the new value and its expiry date, and submit.",
+    "Revoke the old credential at the provider once the new one works.",
+)
+
+BUILTIN_KINDS: dict[str, Kind] = {k.id: k for k in (
+    Kind(id="amazon-sp-api", label="Amazon SP-API authorization", pattern=r"(?s)Atzr\|.*",
+         pattern_message="An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
+                         "not the access token.",
+         lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…",
+         reminder=f"Re-authorise {APP} in Seller Central, then paste the new refresh token."),
+    Kind(id="amazon-lwa-client-secret", label="Amazon LWA client secret", pattern=r"(?s)amzn1\.oa2-cs\.v1\..+",
+         pattern_message="An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "
+                         "not the client id.",
+         lifetime_days=180, steps=_LWA_SECRET_STEPS, placeholder="amzn1.oa2-cs.v1.…",
+         reminder=f"Rotate the client secret of {APP} first, then paste the new secret."),
+    Kind(id="amazon-mws", label="Amazon MWS auth token (legacy)",
+         pattern=r"(?i)amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+         pattern_message="An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; "
+                         "check you copied all of it.",
+         lifetime_days=365, steps=_MWS_STEPS, placeholder="amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+         reminder=f"Before you start: log out of all Amazon seller accounts, then renew {APP} in Manage Your Apps.",
+         legacy=True),
+    Kind(id="generic", label="credential", steps=_GENERIC_STEPS),
+)}
+
+
+def resolve(kind_id: str, custom: Mapping[str, Kind] | None = None) -> Kind:
+    """The built-in or team-defined kind; a kind no longer known reads as a plain credential of that name."""
+    if kind_id in BUILTIN_KINDS:
+        return BUILTIN_KINDS[kind_id]
+    if custom and kind_id in custom:
+        return custom[kind_id]
+    return Kind(id=kind_id, label=kind_id, steps=_GENERIC_STEPS)
