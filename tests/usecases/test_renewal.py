@@ -305,3 +305,12 @@ def test_renew_passes_the_version_the_form_showed(world, box):
     outcome = renew(engine=world, box=box, request=request(version=1), may_act=lambda owners: True, now=NOW)
     assert outcome.renewed_by == "U0OWNER" and outcome.old_expiry == NOW + timedelta(days=3)
     assert outcome.thread is None and outcome.token_name == "Token mws"
+
+
+def test_renew_does_not_ask_slack_about_a_token_that_no_longer_exists(world, box):
+    asked = []
+    with pytest.raises(RenewalRejected) as caught:
+        renew(engine=world, box=box, request=request(token_id="gone"), may_act=lambda o: asked.append(o) or True,
+              now=NOW)
+    assert caught.value.errors == {"token": "This token no longer exists."}
+    assert asked == []  # no owners to check, so no Slack call
