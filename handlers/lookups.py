@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from renewbot.domain.kinds import Kind, resolve
+from renewbot.usecases.kinds import team_kinds
 from storage import queries
 from storage.db import session_scope
 from storage.models import Account, Token
@@ -59,6 +61,13 @@ class FormLookups:
         with session_scope(self._engine) as session:
             token = queries.find_token(session=session, ref=ref)
         return token if token is None else self._cached(key, lambda: token)
+
+    def kind(self, kind_id: str) -> Kind:
+        """The token kind, built-in or defined by the team's import file."""
+        def load():
+            with session_scope(self._engine) as session:
+                return team_kinds(session=session)
+        return resolve(kind_id, self._cached("kinds", load))
 
     def accounts(self, token_id: str) -> list[Account]:
         def load():

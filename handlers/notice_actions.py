@@ -58,7 +58,7 @@ def on_steps_click(*, ack, body: dict, client, lookups: FormLookups) -> None:
             client.chat_postEphemeral(channel=channel, user=user_id, text="That token no longer exists.")
             return
         client.chat_postMessage(channel=channel, thread_ts=thread, text=runbook_text(token),
-                                blocks=runbook_blocks(token), unfurl_links=False)
+                                blocks=runbook_blocks(token, lookups.kind(token.kind)), unfurl_links=False)
     except Exception:
         logger.exception("Renewal steps button failed")
         client.chat_postEphemeral(channel=channel, user=user_id, text=failure_text())

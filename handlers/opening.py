@@ -40,6 +40,7 @@ def open_renew_modal(*, deps: Deps, lookups: FormLookups, client: WebClient, use
     if token is not None and not may_renew(client, token.owners, user_id):
         tell(not_allowed_text(token.name, token.owners))
         return False
-    view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(), channel=channel)
+    view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(), channel=channel,
+                       kind=lookups.kind(token.kind) if token else None)
     client.views_open(trigger_id=trigger_id, view=view)
     return True

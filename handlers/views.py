@@ -50,7 +50,8 @@ def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups) ->
     if token is not None and not may_renew(client, token.owners, str(dig(body, "user", "id"))):
         refusal, token = not_allowed_text(token.name, token.owners), None
     new_view = renew_modal(token=token, accounts=lookups.accounts(token.id) if token else [],
-                           choices=lookups.choices(), today=deps.clock().date(), channel=channel, refusal=refusal)
+                           choices=lookups.choices(), today=deps.clock().date(), channel=channel, refusal=refusal,
+                           kind=lookups.kind(token.kind) if token else None)
     client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
 

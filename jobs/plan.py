@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from renewbot.domain.thresholds import OK, ladder_for, stage_for
+from renewbot.domain.thresholds import OK
+from renewbot.usecases.kinds import ladders, token_stage
 from storage import notices, queries
 from storage.db import session_scope
 from storage.models import Token
@@ -22,8 +23,9 @@ class DueNotice:
 def due_notices(*, session, now: datetime) -> list[DueNotice]:
     """Tokens whose current stage has no notice yet for their current expiry."""
     due = []
+    kind_ladders = ladders(session=session)
     for token in queries.tokens_due(session=session, now=now):
-        stage = stage_for(token.expires_at, now, ladder_for(token.notify_days))
+        stage = token_stage(token, now, kind_ladders)
         if stage == OK:
             continue
         if stage not in notices.notice_stages(session=session, token_id=token.id, expires_at=token.expires_at):

@@ -63,12 +63,16 @@ def ping(engine: Engine) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on error."""
+def session_scope(engine: Engine, *, commit: bool = True) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on error (always, with commit=False:
+    a dry run does the real work, then undoes it)."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
-            session.commit()
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
         except BaseException:
             session.rollback()
             raise

@@ -5,6 +5,7 @@ Notices (the outbox) are in storage/notices.py."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from storage.models import Account, Token, TokenAccount
+from storage.models import Account, Kind, Token, TokenAccount
 
 
 class Saved(Enum):
@@ -21,14 +22,26 @@ class Saved(Enum):
     UNCHANGED = "unchanged"
 
 
-def _assign(row: Any, values: dict) -> bool:
-    """Sets only what differs, so an unchanged row is not written."""
-    changed = False
+@dataclass(frozen=True)
+class Save:
+    """What saving one row did: created, updated (with each field's old and new value) or unchanged."""
+    outcome: Saved
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+def _assign(row: Any, values: dict) -> dict[str, tuple[Any, Any]]:
+    """Sets only what differs, so an unchanged row is not written; returns {field: (old, new)}."""
+    changes = {}
     for key, value in values.items():
-        if getattr(row, key) != value:
+        old = getattr(row, key)
+        if old != value:
             setattr(row, key, value)
-            changed = True
-    return changed
+            changes[key] = (old, value)
+    return changes
+
+
+def _saved(changes: dict) -> Save:
+    return Save(Saved.UPDATED if changes else Saved.UNCHANGED, changes)
 
 
 # --- tokens and accounts ---------------------------------------------------
@@ -110,25 +123,38 @@ def token_expiry(*, session: Session, token_id: str) -> datetime | None:
     return session.exec(select(Token.expires_at).where(Token.id == token_id)).first()
 
 
-def save_account(*, session: Session, values: dict) -> Saved:
+def save_kind(*, session: Session, values: dict) -> Save:
+    row = session.get(Kind, values["id"])
+    if row is None:
+        session.add(Kind(**values))
+        return Save(Saved.CREATED)
+    return _saved(_assign(row, values))
+
+
+def list_kinds(*, session: Session) -> Sequence[Kind]:
+    return session.exec(select(Kind).order_by(Kind.id)).all()
+
+
+def save_account(*, session: Session, values: dict, on_create_only: Sequence[str] = ()) -> Save:
+    """Creates the account, or updates it except for `on_create_only` fields (they belong to renewals then)."""
     row = session.get(Account, values["id"])
     if row is None:
         session.add(Account(**values))
-        return Saved.CREATED
-    return Saved.UPDATED if _assign(row, values) else Saved.UNCHANGED
+        return Save(Saved.CREATED)
+    return _saved(_assign(row, {k: v for k, v in values.items() if k not in on_create_only}))
 
 
-def save_token(*, session: Session, values: dict, bump_version: bool = False) -> Saved:
+def save_token(*, session: Session, values: dict, bump_version: bool = False) -> Save:
     """Creates or updates a token's described fields (never its secret)."""
     row = session.get(Token, values["id"])
     if row is None:
         session.add(Token(**values))
         session.flush()
-        return Saved.CREATED
-    changed = _assign(row, values)
+        return Save(Saved.CREATED)
+    changes = _assign(row, values)
     if bump_version:
         row.version += 1
-    return Saved.UPDATED if changed else Saved.UNCHANGED
+    return _saved(changes)
 
 
 def set_token_accounts(*, session: Session, token_id: str, account_ids: Sequence[str]) -> bool:

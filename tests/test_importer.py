@@ -188,13 +188,15 @@ def test_change_other_than_expiry_updates_without_bumping_version(sqlite_engine,
     data = good()
     data["tokens"][0]["name"] = "Renamed"
     data["tokens"][0]["accounts"] = ["amazon-de"]
-    data["accounts"][1]["fetch_orders"] = True
+    data["accounts"][1]["fetch_orders"] = True  # switches are the file's only when the account is created
+    data["accounts"][1]["name"] = "Amazon Germany"
     report = do_import(sqlite_engine, write(tmp_path, data, "changed.yml"))
     assert sorted(report.updated) == ["account amazon-de", "token amazon-eu-mws"]
     with session_scope(sqlite_engine) as s:
         mws = s.get(Token, "amazon-eu-mws")
         assert mws.name == "Renamed" and mws.version == 1
-        assert s.get(Account, "amazon-de").fetch_orders is True
+        de = s.get(Account, "amazon-de")
+        assert (de.name, de.fetch_orders) == ("Amazon Germany", False)
         links = s.exec(select(TokenAccount.account_id).where(TokenAccount.token_id == "amazon-eu-mws")).all()
         assert links == ["amazon-de"]
 

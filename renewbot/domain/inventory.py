@@ -11,20 +11,27 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from renewbot.domain.kinds import BUILTIN_KINDS
 from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, URL_RE
 
-KINDS = ("amazon-mws", "amazon-sp-api", "generic")
 MAX_TEXT = 200
+MAX_STEP_TEXT = 500
+MAX_STEPS = 20
+MAX_PATTERN = 500
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url"}
-TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days"}
+SECTIONS = ("kinds", "accounts", "tokens")
+KIND_KEYS = {"id", "label", "pattern", "pattern_message", "lifetime_days", "notify_days", "steps", "reminder"}
+ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url", "retired"}
+TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days",
+              "retired"}
 
 
 
 
 @dataclass(frozen=True)
 class Inventory:
-    """A checked file: entries by id, with values ready to store."""
+    """A checked file: entries by id, with values ready to store. `retired` is present only when the file says."""
+    kinds: dict[str, dict]
     accounts: dict[str, dict]
     tokens: dict[str, dict]
 
@@ -103,6 +110,60 @@ class _Checker:
         return value
 
 
+def _ladder(c: _Checker, where: str, item: dict) -> list[int] | None:
+    days = item.get("notify_days")
+    if days is not None and (not isinstance(days, list) or not days or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 365 for d in days)):
+        c.add(where, "notify_days must be a list of whole days between 1 and 365")
+        return None
+    return sorted(set(days), reverse=True) if days else None
+
+
+def _retired(c: _Checker, where: str, item: dict) -> dict:
+    return {"retired": c.flag(where, item, "retired", False)} if "retired" in item else {}
+
+
+def _check_kinds(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
+    kinds: dict[str, dict] = {}
+    for where, item, ident in c.entries("kinds", raw, lines, KIND_KEYS, "id, label and steps"):
+        if ident in BUILTIN_KINDS:
+            c.add(where, f"{ident!r} is a built-in kind: give yours another id")
+            ident = None
+        label = c.text(where, item, "label", required=True)
+        message = c.text(where, item, "pattern_message", required=False)
+        reminder = c.text(where, item, "reminder", required=False)
+        pattern = item.get("pattern")
+        if pattern is not None:
+            if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
+                c.add(where, f"pattern must be a regular expression of at most {MAX_PATTERN} characters")
+                pattern = None
+            else:
+                try:
+                    re.compile(pattern)
+                except (re.error, RecursionError, OverflowError) as exc:
+                    c.add(where, f"pattern is not a valid regular expression ({str(exc)[:100]})")
+                    pattern = None
+        lifetime = item.get("lifetime_days")
+        if lifetime is not None and not (isinstance(lifetime, int) and not isinstance(lifetime, bool)
+                                         and 0 < lifetime <= 3650):
+            c.add(where, "lifetime_days must be a whole number of days between 1 and 3650")
+            lifetime = None
+        steps = item.get("steps", [])
+        if not (isinstance(steps, list) and 0 < len(steps) <= MAX_STEPS and all(
+                isinstance(s, str) and s.strip() and len(s) <= MAX_STEP_TEXT for s in steps)):
+            c.add(where, f"steps must be a list of 1 to {MAX_STEPS} texts of at most {MAX_STEP_TEXT} characters")
+            steps = []
+        ladder = _ladder(c, where, item)
+        if ident is None:
+            continue
+        if ident in kinds:
+            c.add(where, f"duplicate kind id {ident!r}")
+            continue
+        kinds[ident] = dict(id=ident, label=label or ident, pattern=pattern, pattern_message=message,
+                            lifetime_days=lifetime, notify_days=ladder, steps=list(steps), reminder=reminder)
+    return kinds
+
+
 def _check_accounts(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
     accounts: dict[str, dict] = {}
     for where, item, ident in c.entries("accounts", raw, lines, ACCOUNT_KEYS, "id and name"):
@@ -115,16 +176,19 @@ def _check_accounts(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]
         if ident in accounts:
             c.add(where, f"duplicate account id {ident!r}")
             continue
-        accounts[ident] = dict(id=ident, name=name or ident, enabled=enabled, fetch_orders=fetch, settings_url=url)
+        accounts[ident] = dict(id=ident, name=name or ident, enabled=enabled, fetch_orders=fetch, settings_url=url,
+                               **_retired(c, where, item))
     return accounts
 
 
-def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[str]) -> dict[str, dict]:
+def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[str],
+                  known_kinds: set[str]) -> dict[str, dict]:
     tokens: dict[str, dict] = {}
     for where, item, ident in c.entries("tokens", raw, lines, TOKEN_KEYS, "id, kind, name, expires_at and channel"):
         kind = c.text(where, item, "kind", required=True)
-        if kind is not None and kind not in KINDS:
-            c.add(where, f"unknown kind {kind!r} (use one of: {', '.join(KINDS)})")
+        if kind is not None and kind not in known_kinds:
+            c.add(where, f"unknown kind {kind!r} (use a built-in kind: {', '.join(BUILTIN_KINDS)}; "
+                         "or define it under kinds:)")
         name = c.text(where, item, "name", required=True)
         channel = c.text(where, item, "channel", required=True, pattern=CHANNEL_RE,
                          hint=" (a Slack channel ID like C0123ABC)")
@@ -150,11 +214,8 @@ def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[
                 c.add(where, f"unknown account {ref!r} (not in this file's accounts nor already imported)")
         if len(set(refs)) != len(refs):
             c.add(where, "accounts lists the same account twice")
-        days = item.get("notify_days")
-        if days is not None and (not isinstance(days, list) or not days or not all(
-                isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 365 for d in days)):
-            c.add(where, "notify_days must be a list of whole days between 1 and 365")
-            days = None
+        days = _ladder(c, where, item)
+        retired = _retired(c, where, item)
         if ident is None:
             continue
         if ident in tokens:
@@ -162,23 +223,26 @@ def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[
             continue
         tokens[ident] = dict(id=ident, kind=kind, name=name or ident, channel=channel, app_id=app_id,
                              expires_at=expires, owners=list(owners), accounts=list(dict.fromkeys(refs)),
-                             notify_days=sorted(set(days), reverse=True) if days else None)
+                             notify_days=days, **retired)
     return tokens
 
 
-def check_inventory(data: Any, lines: dict[str, list[int]], *, known_accounts: set[str]) -> tuple[Inventory, list[str]]:
+def check_inventory(data: Any, lines: dict[str, list[int]], *, known_accounts: set[str],
+                    known_kinds: set[str] = frozenset()) -> tuple[Inventory, list[str]]:
     """The checked inventory and every problem found. `lines` gives each section's entry lines;
-    `known_accounts` are the account ids already stored, which tokens may name too."""
+    `known_accounts` and `known_kinds` are those already stored, which tokens may name too."""
     if not isinstance(data, dict):
-        return Inventory({}, {}), ["the file must be a mapping with 'accounts' and/or 'tokens' lists"]
+        return Inventory({}, {}, {}), ["the file must be a mapping with 'kinds', 'accounts' and/or 'tokens' lists"]
     c = _Checker()
-    for key in sorted(set(data) - {"accounts", "tokens"}, key=repr):
-        c.add("top level", f"unknown section {key!r} (expected accounts and tokens)")
-    raw_accounts, raw_tokens = data.get("accounts") or [], data.get("tokens") or []
-    for section, raw in (("accounts", raw_accounts), ("tokens", raw_tokens)):
-        if not isinstance(raw, list):
+    for key in sorted(set(data) - set(SECTIONS), key=repr):
+        c.add("top level", f"unknown section {key!r} (expected kinds, accounts and tokens)")
+    raw = {section: data.get(section) or [] for section in SECTIONS}
+    for section in SECTIONS:
+        if not isinstance(raw[section], list):
             c.add(section, "must be a list")
-    accounts = _check_accounts(raw_accounts if isinstance(raw_accounts, list) else [], lines.get("accounts", []), c)
-    tokens = _check_tokens(raw_tokens if isinstance(raw_tokens, list) else [], lines.get("tokens", []), c,
-                           known_accounts | set(accounts))
-    return Inventory(accounts, tokens), c.problems
+            raw[section] = []
+    kinds = _check_kinds(raw["kinds"], lines.get("kinds", []), c)
+    accounts = _check_accounts(raw["accounts"], lines.get("accounts", []), c)
+    tokens = _check_tokens(raw["tokens"], lines.get("tokens", []), c, known_accounts | set(accounts),
+                           set(BUILTIN_KINDS) | set(known_kinds) | set(kinds))
+    return Inventory(kinds, accounts, tokens), c.problems

@@ -41,6 +41,9 @@ class Command:
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE.yml")
+    parser.add_argument("--dry-run", action="store_true", help="print what would change, field by field; write nothing")
+    parser.add_argument("--force-expiry", action="store_true",
+                        help="let the file's expiry replace a later stored one (normally kept: it was renewed since)")
 
 
 def _scan_args(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +59,26 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
                         help="where to write the demo inventory (default: data/demo-tokens.yml)")
 
 
+def _retire_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help="the token's id (or the account's, with --account)")
+    parser.add_argument("--account", action="store_true", help="retire an account, not a token")
+    parser.add_argument("--undo", action="store_true", help="bring it back into service")
+
+
+def _audit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", metavar="ID", help="only this token's renewals")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="a JSON array, one object a renewal")
+    output.add_argument("--csv", action="store_true", help="CSV with a header row, one row a renewal")
+
+
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the Slack app and the scheduler (the default)",
                      lambda i: commands.cmd_serve(settings=i.settings, deps=i.deps),
                      checks_keys=True, verbose_log=True),
     "import": Command("create or update accounts and tokens from a YAML file (idempotent)",
-                      lambda i: commands.cmd_import(i.args.file, deps=i.deps), _import_args),
+                      lambda i: commands.cmd_import(i.args.file, deps=i.deps, dry_run=i.args.dry_run,
+                                                      force_expiry=i.args.force_expiry), _import_args),
     "scan": Command("one pass of the scheduler's work (plan and deliver notices), then exit",
                     lambda i: commands.cmd_scan(settings=i.settings, deps=i.deps, dry_run=i.args.dry_run), _scan_args,
                     checks_keys=True),
@@ -73,6 +90,12 @@ COMMANDS: dict[str, Command] = {
                            lambda i: commands.cmd_rotate_keys(deps=i.deps)),
     "demo": Command("write a demo inventory dated from today, import it and run one scan",
                     lambda i: commands.cmd_demo(i.args.file, settings=i.settings, deps=i.deps), _demo_args),
+    "retire": Command("retire a token (or --account) by id: no notices, out of the lists, history kept; --undo",
+                      lambda i: commands.cmd_retire(i.args.id, account=i.args.account, undo=i.args.undo,
+                                                    deps=i.deps), _retire_args),
+    "audit": Command("every renewal: who, when, old -> new expiry, account changes (text, --json or --csv)",
+                     lambda i: commands.cmd_audit(token_id=i.args.token, as_json=i.args.json, as_csv=i.args.csv,
+                                                  deps=i.deps), _audit_args),
 }
 DEFAULT_COMMAND = "serve"
 

@@ -15,9 +15,10 @@ from renewbot.errors import ImportFileError
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.slack_client import make_client
-from renewbot.usecases import demo
+from renewbot.usecases import audit, demo
 from renewbot.usecases.importing import import_file
 from renewbot.usecases.keys import check_keys, rotate_keys
+from renewbot.usecases.retire import retire
 from renewbot.usecases.status import collect, render_text
 from storage import notices, queries
 from storage.db import session_scope
@@ -51,13 +52,19 @@ def cmd_demo(path: str, *, settings: Settings, deps: Deps) -> int:
     return cmd_import(str(written), deps=deps) or cmd_scan(settings=settings, deps=deps, dry_run=False)
 
 
-def cmd_import(path: str, *, deps: Deps) -> int:
+def cmd_import(path: str, *, deps: Deps, dry_run: bool = False, force_expiry: bool = False) -> int:
     try:
-        with session_scope(deps.engine) as session:
-            report = import_file(Path(path), session=session, now=deps.clock())
+        with session_scope(deps.engine, commit=not dry_run) as session:
+            report = import_file(Path(path), session=session, now=deps.clock(), force_expiry=force_expiry)
     except ImportFileError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
+    if dry_run:
+        print("\n".join(f"  {line}" for line in report.changes) or "  nothing would change")
+        print(f"{path}: dry run, nothing was written (would be: {report.summary()})")
+        return 0
+    kept = [line for line in report.changes if "kept the stored date" in line]
+    print("\n".join(f"  {line}" for line in kept), end="\n" if kept else "")
     print(f"{path}: imported ({report.summary()})")
     return 0
 
@@ -100,4 +107,26 @@ def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool) -> int:
     report = scan(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url), now=now)
     d = report.delivery
     print(f"scan: {report.planned} planned, {len(d.sent)} sent, {len(d.retrying)} to retry, {len(d.failed)} failed")
+    return 0
+
+
+def cmd_retire(row_id: str, *, account: bool, undo: bool, deps: Deps) -> int:
+    with session_scope(deps.engine) as session:
+        result = retire(session=session, row_id=row_id, account=account, undo=undo, now=deps.clock())
+    if result is None:
+        print(f"retire: no {'account' if account else 'token'} with id {row_id!r}", file=sys.stderr)
+        return 2
+    print(f"retire: {result.summary()}")
+    return 0
+
+
+def cmd_audit(*, token_id: str | None, as_json: bool, as_csv: bool, deps: Deps) -> int:
+    with session_scope(deps.engine) as session:
+        entries = audit.collect(session=session, token_id=token_id)
+    if as_json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+    elif as_csv:
+        sys.stdout.write(audit.render_csv(entries))
+    else:
+        print(audit.render_text(entries))
     return 0

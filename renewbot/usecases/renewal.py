@@ -16,9 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from renewbot.crypto import SecretBox
+from renewbot.domain.kinds import resolve
 from renewbot.domain.thresholds import notify_from
 from renewbot.domain.validation import TOKEN_FIELD, RenewalForm, Submission, validate_renewal
 from renewbot.errors import RenewalRejected, StaleRenewal
+from renewbot.usecases.kinds import team_kinds
 from storage import notices, queries
 from storage.db import session_scope
 from storage.models import Renewal
@@ -37,7 +39,7 @@ class RenewalOutcome:
 
 
 def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, user_id: str,
-                  now: datetime) -> RenewalOutcome:
+                  now: datetime, kind_ladder: Sequence[int] | None = None) -> RenewalOutcome:
     """Stores the secret, moves the expiry, re-enables accounts, closes notices, writes the audit row.
 
     The caller commits. The version check makes a doubled submission apply once.
@@ -55,7 +57,7 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
     won = queries.bump_token_version(
         session=session, token_id=token.id, expected_version=submission.version,
         secret_encrypted=box.encrypt(submission.secret), expires_at=submission.new_expiry,
-        notify_from=notify_from(submission.new_expiry, token.notify_days),
+        notify_from=notify_from(submission.new_expiry, token.notify_days or kind_ladder),
     )
     if not won:
         raise StaleRenewal(f"token {token.id} changed since the form was opened", token.name)
@@ -106,6 +108,8 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
             # An import changed who may act between the check and now: decide again from the new list.
             raise StaleRenewal(f"token {token.id}'s owners changed since the form was submitted", token.name)
         accounts = queries.account_ids_of(session=session, token_id=token.id)
-        submission = validate_renewal(request.form, token_id=token.id, version=request.version, kind=token.kind,
+        kind = resolve(token.kind, team_kinds(session=session))
+        submission = validate_renewal(request.form, token_id=token.id, version=request.version, kind=kind,
                                       current_expiry=token.expires_at, account_ids=accounts, now=now)
-        return apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now)
+        return apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
+                             kind_ladder=kind.notify_days)

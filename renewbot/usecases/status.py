@@ -1,4 +1,4 @@
-"""`bot.py status`: tokens and accounts as a person (or a script) wants to see them. No secrets.
+"""`renewbot status`: tokens and accounts as a person (or a script) wants to see them. No secrets.
 
 `collect` reads a fixed number of queries whatever the number of tokens. `Status.to_json()` is
 the contract of `status --json` (scripts and tests read it): its keys and their order do not change.
@@ -6,12 +6,14 @@ the contract of `status --json` (scripts and tests read it): its keys and their 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from renewbot.domain.thresholds import days_left, ladder_for, stage_for
+from renewbot.domain.thresholds import days_left
+from renewbot.usecases.kinds import ladders, token_stage
 from storage import notices, queries
 from storage.models import Account, Notice, Token
 
@@ -110,22 +112,24 @@ def collect(*, session: Session, now: datetime) -> Status:
     for n in notices.failed_notices(session=session):
         failed_by_token.setdefault(n.token_id, []).append(n)
     accounts = tuple(AccountStatus.of(a) for a in queries.list_accounts(session=session))
+    kind_ladders = ladders(session=session)
     return Status(
         tokens=tuple(_token_status(t, now=now, accounts=links[t.id], open_notices=open_by_token[t.id],
-                                   failed=failed_by_token.get(t.id, [])) for t in tokens),
+                                   failed=failed_by_token.get(t.id, []), kind_ladders=kind_ladders)
+                     for t in tokens),
         accounts=accounts,
     )
 
 
 def _token_status(token: Token, *, now: datetime, accounts: list[Account], open_notices: list[Notice],
-                  failed: list[Notice]) -> TokenStatus:
+                  failed: list[Notice], kind_ladders: Mapping[str, tuple[int, ...]]) -> TokenStatus:
     # Only what is about the current expiry: older notices belong to an expiry that was renewed away.
     current = [n for n in open_notices if n.expires_at == token.expires_at]
     return TokenStatus(
         id=token.id, name=token.name, kind=token.kind,
         expires_at=token.expires_at,
         days_left=days_left(token.expires_at, now),
-        stage=stage_for(token.expires_at, now, ladder_for(token.notify_days)),
+        stage=token_stage(token, now, kind_ladders),
         open_notice=OpenNotice.of(current[-1]) if current else None,
         failed_notices=tuple(FailedNotice.of(n) for n in failed if n.expires_at == token.expires_at),
         channel=token.channel, owners=tuple(token.owners), accounts=tuple(a.id for a in accounts),
