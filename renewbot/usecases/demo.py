@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 # (token id, days from today) — what the demo shows, one line each.
-DEMO_OFFSETS = {"amazon-eu-mws": 3, "amazon-eu-sp-api": 30, "shipping-api-key": -2, "payments-webhook-key": 200}
+DEMO_OFFSETS = {"amazon-eu-sp-api": 3, "amazon-lwa-secret": 30, "shipping-api-key": -2, "payments-webhook-key": 200}
 
 TEMPLATE = """\
 # renewbot demo inventory, written on {today} with dates counted from that day.
@@ -30,21 +30,21 @@ accounts:
     fetch_orders: false        # "Don't fetch orders"
     settings_url: https://commerce.example/configuration/selling/amazon/accounts/amazon-de
 tokens:
-  - id: amazon-eu-mws
-    kind: amazon-mws
-    name: Amazon EU MWS token
-    expires_at: {amazon-eu-mws}     # in 3 days
-    channel: C0123ALERTS
-    owners: [U0123OWNER, S0123GROUP]
-    accounts: [amazon-uk, amazon-de]
-    app_id: "532089569783"
   - id: amazon-eu-sp-api
     kind: amazon-sp-api
     name: Amazon EU SP-API authorization
-    expires_at: {amazon-eu-sp-api}     # in 30 days
+    expires_at: {amazon-eu-sp-api}     # in 3 days
+    channel: C0123ALERTS
+    owners: [U0123OWNER, S0123GROUP]
+    accounts: [amazon-uk, amazon-de]
+    app_id: "amzn1.sp.solution.demo"
+  - id: amazon-lwa-secret
+    kind: amazon-lwa-client-secret
+    name: Seller app LWA client secret
+    expires_at: {amazon-lwa-secret}     # in 30 days
     channel: C0123ALERTS
     owners: [U0123OWNER]
-    accounts: [amazon-uk]
+    app_id: "amzn1.sp.solution.demo"
   - id: shipping-api-key
     kind: generic
     name: Shipping carrier API key
