@@ -49,23 +49,23 @@ def test_default_database_is_a_sqlite_file_under_data(tmp_path):
 
 def test_import_is_idempotent_and_status_has_the_contract_shape(env, tmp_path):
     first = run(["import", str(EXAMPLE)], env, tmp_path)
-    assert first.returncode == 0 and "5 created" in first.stdout
+    assert first.returncode == 0 and "8 created" in first.stdout
     second = run(["import", str(EXAMPLE)], env, tmp_path)
-    assert "0 created, 0 updated, 5 unchanged" in second.stdout
+    assert "0 created, 0 updated, 8 unchanged" in second.stdout
     status = json.loads(run(["status", "--json"], env, tmp_path).stdout)
-    tok = next(t for t in status["tokens"] if t["id"] == "amazon-eu-mws")
+    tok = next(t for t in status["tokens"] if t["id"] == "amazon-eu-sp-api")
     assert {"id", "name", "kind", "expires_at", "stage", "open_notice"} <= set(tok)
-    assert tok["expires_at"] == "2026-12-01T00:00:00+00:00" and tok["kind"] == "amazon-mws"
+    assert tok["expires_at"] == "2026-12-01T00:00:00+00:00" and tok["kind"] == "amazon-sp-api"
     acc = next(a for a in status["accounts"] if a["id"] == "amazon-de")
     assert acc["enabled"] is True and acc["fetch_orders"] is False
 
 
 def test_bad_import_names_file_and_entry_and_writes_nothing(env, tmp_path):
     bad = tmp_path / "bad.yml"
-    bad.write_text(EXAMPLE.read_text().replace("accounts: [amazon-uk]\n", "accounts: [amazon-fr]\n"))
+    bad.write_text(EXAMPLE.read_text().replace("accounts: [amazon-uk, amazon-de]\n", "accounts: [amazon-fr]\n"))
     result = run(["import", str(bad)], env, tmp_path)
     assert result.returncode == 1
-    assert "bad.yml" in result.stderr and "tokens[1] (id 'amazon-eu-sp-api', line" in result.stderr
+    assert "bad.yml" in result.stderr and "tokens[0] (id 'amazon-eu-sp-api', line" in result.stderr
     assert "unknown account 'amazon-fr'" in result.stderr and "Traceback" not in result.stderr
     assert json.loads(run(["status", "--json"], env, tmp_path).stdout) == {"tokens": [], "accounts": []}
 
@@ -75,7 +75,7 @@ def test_scan_without_slack_credentials_is_a_dry_run(env, tmp_path):
     result = run(["scan"], env, tmp_path)
     assert result.returncode == 0
     assert "dry run" in result.stderr
-    assert "[dry-run] would post to C0123ALERTS" in result.stdout and "Amazon EU MWS token" in result.stdout
+    assert "[dry-run] would post to C0123ALERTS" in result.stdout and "Amazon EU SP-API authorization" in result.stdout
     status = json.loads(run(["status", "--json"], env, tmp_path).stdout)
     assert all(t["open_notice"] is None for t in status["tokens"])  # a dry run records nothing
 
@@ -123,7 +123,7 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(env, tmp_path, s
                 assert time.monotonic() < deadline and proc.poll() is None, "serve did not become healthy"
                 time.sleep(0.1)
         slack.wait_for("chat.postMessage", timeout=10)  # the scan also runs at start-up
-        body = slash_command_body(text="amazon-eu-mws", user_id="U0123OWNER", response_url=slack.response_url())
+        body = slash_command_body(text="amazon-eu-sp-api", user_id="U0123OWNER", response_url=slack.response_url())
         status, _, _ = post_signed(f"http://127.0.0.1:{port}/slack/events", body, SIGNING_SECRET)
         assert status == 200
         slack.wait_for("views.open")

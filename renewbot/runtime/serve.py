@@ -87,15 +87,19 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
 
     def shutdown() -> None:
         stop.set()
-        server.close()  # closes the listener; in-flight requests finish, then run() returns
+        # The handler runs on the main thread, inside server.run()'s loop: waitress answers SystemExit by
+        # letting its worker threads finish what they are doing and returning. Closing the server from here
+        # instead raced those workers, which then wrote to a closed wake-up pipe (a traceback at exit).
+        raise SystemExit(0)
 
     _on_sigterm(shutdown)
     logger.info("serving HTTP on %s:%s (POST /slack/events, GET /healthz)", host, settings.port)
     try:
         server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
+    except SystemExit:
+        pass  # a signal that arrived outside the loop
+    finally:
+        server.close()
 
 
 def _serve_socket_mode(app: App, settings: Settings, stop: threading.Event) -> None:
