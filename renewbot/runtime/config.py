@@ -13,6 +13,7 @@ from renewbot.errors import ConfigError
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///data/renewbot.db"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; a modal with 100 blocks stays far below
 
 
 @dataclass(frozen=True, repr=False)
@@ -25,6 +26,7 @@ class Settings:
     token_encryption_keys: tuple[str, ...]
     port: int
     scan_interval_minutes: float
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
         return (
@@ -58,6 +60,12 @@ class Settings:
             raise ConfigError("SCAN_INTERVAL_MINUTES must be a number") from None
         if interval <= 0:
             raise ConfigError("SCAN_INTERVAL_MINUTES must be more than 0")
+        try:
+            max_body = int(get("MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+        except ValueError:
+            raise ConfigError("MAX_BODY_BYTES must be a whole number of bytes") from None
+        if not 1024 <= max_body <= 64 * 1024 * 1024:
+            raise ConfigError("MAX_BODY_BYTES must be between 1024 and 67108864")
         api_url = get("SLACK_API_URL") or DEFAULT_API_URL
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -68,4 +76,5 @@ class Settings:
             token_encryption_keys=keys,
             port=port,
             scan_interval_minutes=interval,
+            max_body_bytes=max_body,
         )

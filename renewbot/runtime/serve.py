@@ -78,12 +78,24 @@ def _on_sigterm(callback) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def waitress_options(settings: Settings) -> dict:
+    """Set deliberately, not left to waitress's defaults (100 connections, 120 s idle, 1 GiB bodies), which let
+    a few slow or huge requests starve everyone. Production still runs behind a buffering proxy (README)."""
+    return dict(
+        threads=8, ident="renewbot", clear_untrusted_proxy_headers=True,
+        max_request_body_size=settings.max_body_bytes,  # 413 from the Content-Length, before buffering
+        connection_limit=1000,  # idle connections cost a socket each, not a thread
+        channel_timeout=30,  # a connection idle this long (half-sent request included) is closed
+        cleanup_interval=5,
+        asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+    )
+
+
 def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event) -> None:
     from waitress.server import create_server
 
-    wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "")
-    server = create_server(wsgi, host=host, port=settings.port, threads=8, ident="renewbot",
-                           clear_untrusted_proxy_headers=True)
+    wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes)
+    server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:
         stop.set()

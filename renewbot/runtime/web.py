@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -12,10 +13,15 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
+from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
 from storage.db import ping
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+# Slack sends Unix seconds and "v0=" + 64 hex digits. Anything else is refused before any arithmetic on it:
+# str.isdigit() accepts "²" and a 5,000-digit number trips Python's int limit, both once a 500.
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+SIGNATURE_RE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 def _respond(start_response, status: str, body: dict) -> list[bytes]:
@@ -30,24 +36,26 @@ def _readable(body: bytes, content_type: str) -> bool:
         text = body.decode("utf-8")
         # bolt's own parser, as bolt will call it (it reads a body starting with "{" as JSON too)
         return all(isinstance(parse_body(text, ct), dict) for ct in {content_type, content_type.split(";")[0].strip()})
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return False
 
 
-def make_wsgi_app(app: App, engine: Engine, signing_secret: str):
+def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
     verifier = SignatureVerifier(signing_secret)
 
     def events(environ, start_response):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        raw_length = environ.get("CONTENT_LENGTH") or "0"
+        length = int(raw_length) if raw_length.isascii() and raw_length.isdigit() and len(raw_length) < 19 else -1
+        # Bounded before anything is read (waitress also refuses larger bodies before buffering them).
+        if length < 0 or length > max_body_bytes:
+            return _respond(start_response, "413 Content Too Large", {"error": "request body too large"})
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
         # Verified before bolt parses anything, so an unsigned body can only ever get a 401.
-        if not (timestamp.isdigit() and verifier.is_valid(body=body, timestamp=timestamp, signature=signature)):
+        if not (TIMESTAMP_RE.fullmatch(timestamp) and SIGNATURE_RE.fullmatch(signature)
+                and verifier.is_valid(body=body, timestamp=timestamp, signature=signature)):
             return _respond(start_response, "401 Unauthorized", {"error": "invalid request signature"})
         if not _readable(body, environ.get("CONTENT_TYPE", "")):
             return _respond(start_response, "400 Bad Request", {"error": "unreadable request body"})

@@ -10,7 +10,7 @@ from waitress.server import create_server
 
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
-from renewbot.runtime.serve import build_app
+from renewbot.runtime.serve import build_app, waitress_options
 from renewbot.runtime.web import make_wsgi_app
 from tests.support.slack_requests import (
     block_actions_payload,
@@ -35,8 +35,10 @@ class BotServer:
     def __init__(self, settings: Settings, deps: Deps, slack) -> None:
         self.slack = slack
         self.app = build_app(settings, deps)
-        self.server = create_server(make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret),
-                                    host="127.0.0.1", port=0, threads=4)
+        wsgi = make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret,
+                             max_body_bytes=settings.max_body_bytes)
+        # The production server's options, with fewer threads for a test.
+        self.server = create_server(wsgi, host="127.0.0.1", port=0, **{**waitress_options(settings), "threads": 4})
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.events = self.url + "/slack/events"
         self._thread = threading.Thread(target=self.server.run, daemon=True)
