@@ -25,6 +25,8 @@ def main() -> None:
     names = sorted((p.stem for p in RESULTS.glob("*.json")), key=lambda n: (ORDER.index(n) if n in ORDER else 99, n))
     for name in names:
         data = json.loads((RESULTS / f"{name}.json").read_text())
+        if "machine" not in data:
+            continue  # not a timing benchmark (mutation.json is reported in docs/mutation.md)
         m = data["machine"]
         parts += [f"## {name.replace('_', ' ')}", "",
                   f"`{HOW.get(name, 'python -m bench.' + name)}` — run {data['when']} on {m['cores']} cores, "

@@ -32,6 +32,11 @@ class ChannelPacer:
         if slot > now:
             self._sleep(slot - now)
 
+    def ready_in(self, channel: str) -> float:
+        """Seconds until this channel may take another post (0 when it may now)."""
+        with self._lock:
+            return max(0.0, self._next.get(channel, 0.0) - self._clock())
+
     def back_off(self, channel: str, seconds: float) -> None:
         with self._lock:
             self._next[channel] = max(self._next.get(channel, 0.0), self._clock() + seconds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -55,28 +55,44 @@ def _claimable(now: datetime):
     )
 
 
-def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50) -> list[tuple[int, str]]:
-    """Claims notices to post, so concurrent scans and replicas never share one.
+def claimable_channels(*, session: Session, now: datetime) -> list[str]:
+    """Channels with a notice to claim now, the one waiting longest first.
+
+    Reads only claimable rows: ix_notice_state_next (state, next_attempt_at) finds them.
+    """
+    stmt = (select(Notice.channel).where(_claimable(now)).group_by(Notice.channel)
+            .order_by(func.min(Notice.id)))
+    return list(session.exec(stmt).all())
+
+
+def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limit: int = 50,
+                      channel: str | None = None) -> list[tuple[int, str]]:
+    """Claims notices to post (only `channel`'s, if given), so concurrent scans and replicas never share one.
 
     PostgreSQL: one UPDATE over rows locked with FOR UPDATE SKIP LOCKED.
     SQLite (one writer at a time): a compare-and-set UPDATE per candidate row.
+    The claimable rows come from ix_notice_state_next; the channel is a filter on those few.
     """
     claim = dict(state=NoticeState.SENDING, claimed_until=now + lease, attempts=Notice.attempts + 1)
+    due = _claimable(now) if channel is None else (_claimable(now) & (Notice.channel == channel))
     if session.get_bind().dialect.name == "postgresql":
-        locked = (select(Notice.id).where(_claimable(now)).order_by(Notice.id).limit(limit)
+        locked = (select(Notice.id).where(due).order_by(Notice.id).limit(limit)
                   .with_for_update(skip_locked=True))
         rows = session.execute(
             update(Notice).where(col(Notice.id).in_(locked)).values(**claim).returning(Notice.id, Notice.channel)
         ).all()
         return sorted((r[0], r[1]) for r in rows)
-    candidates = session.exec(
-        select(Notice.id, Notice.channel).where(_claimable(now)).order_by(Notice.id).limit(limit)).all()
-    claimed = []
-    for notice_id, channel in candidates:
-        result = session.execute(update(Notice).where(Notice.id == notice_id, _claimable(now)).values(**claim))
-        if result.rowcount == 1:
-            claimed.append((notice_id, channel))
-    return claimed
+    while True:
+        candidates = session.exec(select(Notice.id, Notice.channel).where(due).order_by(Notice.id).limit(limit)).all()
+        claimed = []
+        for notice_id, notice_channel in candidates:
+            result = session.execute(update(Notice).where(Notice.id == notice_id, _claimable(now)).values(**claim))
+            if result.rowcount == 1:
+                claimed.append((notice_id, notice_channel))
+        # Every candidate went to another claimer between the read and the write: look again (now holding
+        # the write lock, so the second read is current) rather than report nothing left.
+        if claimed or not candidates:
+            return claimed
 
 
 def root_ts(*, session: Session, token_id: str, expires_at: datetime) -> str | None:
@@ -132,6 +148,13 @@ def reschedule(*, session: Session, notice_id: int, next_attempt_at: datetime, e
 def supersede(*, session: Session, notice_id: int, closed_at: datetime) -> bool:
     """Not to be posted: its token's expiry changed (or the token went) after it was planned."""
     return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.SUPERSEDED, closed_at=closed_at)
+
+
+def release(*, session: Session, notice_id: int, next_attempt_at: datetime) -> bool:
+    """Claimed but never tried (its channel is rate-limited for longer than a lease should wait): back to
+    pending from `next_attempt_at`, with the claim's attempt given back, since nothing can have reached Slack."""
+    return _finish_claimed(session=session, notice_id=notice_id, state=NoticeState.PENDING,
+                           next_attempt_at=next_attempt_at, claimed_until=None, attempts=Notice.attempts - 1)
 
 
 # --- reads ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from renewbot.domain.kinds import Kind
+from renewbot.domain.kinds import BUILTIN_KINDS, Kind, resolve
 from renewbot.domain.thresholds import ladder_for, stage_for
 from storage import queries
 from storage.models import Token
@@ -30,3 +30,8 @@ def ladders(*, session: Session) -> dict[str, tuple[int, ...]]:
 def token_stage(token: Token, now: datetime, kind_ladders: Mapping[str, tuple[int, ...]]) -> str:
     """The token's stage now, on its own ladder, else its kind's, else renewbot's default."""
     return stage_for(token.expires_at, now, ladder_for(token.notify_days or kind_ladders.get(token.kind)))
+
+
+def kind_of(token: Token, *, session: Session) -> Kind:
+    """The token's kind; reads the team's kinds only when it is not a built-in one."""
+    return resolve(token.kind) if token.kind in BUILTIN_KINDS else resolve(token.kind, team_kinds(session=session))

@@ -36,6 +36,10 @@ WRITES = {
         notices.supersede, dict(closed_at=LATER),
         dict(state=NoticeState.SUPERSEDED, closed_at=LATER),
     ),
+    "release": (  # never tried: the claim's attempt is given back
+        notices.release, dict(next_attempt_at=LATER),
+        dict(state=NoticeState.PENDING, next_attempt_at=LATER, claimed_until=None, attempts=0),
+    ),
 }
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
+import yaml
 from freezegun import freeze_time
 from sqlmodel import select
 
@@ -13,9 +13,11 @@ from jobs.plan import plan_notices
 from jobs.scan import scan
 from renewbot.runtime.deps import utc_now
 from renewbot.runtime.slack_client import make_client
+from renewbot.usecases.importing import import_file
 from storage.db import session_scope
-from storage.models import Notice
+from storage.models import Notice, Token
 from tests.conftest import NOW
+from tests.jobs.together import run_together
 from tests.support.seed import account, seed, token
 
 
@@ -66,22 +68,7 @@ def test_scanning_twice_posts_once(engine, slack, client):
 def test_three_concurrent_scans_post_once(engine, slack, client):
     seed(engine, tokens=[token(f"t{i}", NOW + timedelta(days=i % 5 + 1), channel=f"C0CH{i}") for i in range(12)],
          now=NOW)
-    barrier = threading.Barrier(3)
-    errors = []
-
-    def run():
-        try:
-            barrier.wait()
-            scan(engine=engine, client=make_client("xoxb-test", slack.url), now=NOW)
-        except Exception as exc:  # surfaced below; a thread's exception is otherwise lost
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors
+    run_together(3, lambda: scan(engine=engine, client=make_client("xoxb-test", slack.url), now=NOW))
     posts = slack.calls_to("chat.postMessage")
     assert len(posts) == 12
     assert len({c.params["metadata"]["event_payload"]["token_id"] for c in posts}) == 12
@@ -175,3 +162,28 @@ def test_nearer_stage_supersedes_an_unposted_one(engine, slack, client):
     scan(engine=engine, client=client, now=NOW + timedelta(days=2))  # now 7d; the 14d one is dropped
     assert [(n.stage, n.state) for n in notices(engine)] == [("14d", "superseded"), ("7d", "sent")]
     assert len(slack.messages["C0ALERTS"]) == 1
+
+
+def test_a_team_kinds_notice_carries_its_label_and_ladder(engine, slack, client, tmp_path):
+    path = tmp_path / "kinds.yml"
+    path.write_text(yaml.safe_dump({
+        "kinds": [{"id": "stripe-restricted", "label": "Stripe restricted key", "notify_days": [10],
+                   "steps": ["Roll it."]}],
+        "tokens": [{"id": "stripe", "kind": "stripe-restricted", "name": "Shop key", "channel": "C0ALERTS",
+                    "expires_at": (NOW + timedelta(days=12)).isoformat()}]}))
+    with session_scope(engine) as s:
+        import_file(path, session=s, now=NOW)
+    assert scan(engine=engine, client=client, now=NOW).planned == 0  # its kind's ladder starts at 10 days
+    report = scan(engine=engine, client=client, now=NOW + timedelta(days=3))
+    assert len(report.delivery.sent) == 1
+    (post,) = slack.calls_to("chat.postMessage")
+    assert "(Stripe restricted key) expires" in post.params["blocks"][1]["text"]["text"]
+
+
+def test_a_notice_planned_before_its_token_was_retired_is_dropped_not_posted(engine, slack, client):
+    seed(engine, tokens=[token("old", NOW + timedelta(days=2))], now=NOW)
+    assert plan_notices(engine=engine, now=NOW) == 1
+    with session_scope(engine) as s:  # retired between planning and delivery, as a concurrent `retire` would
+        s.get(Token, "old").retired = True
+    report = scan(engine=engine, client=client, now=NOW)
+    assert report.delivery.dropped and not slack.calls_to("chat.postMessage")
