@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,13 +24,40 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# SQLite's companions of a database file; they hold the same data, so they get the same mode.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".migrate-lock")
+
+
+def private_sqlite_file(database: str) -> None:
+    """The database folder 0700 when we make it (or it is the default data/), the files 0600.
+
+    SQLite creates its WAL and SHM files with the database file's mode, so creating that one
+    private first keeps them private too; existing files are tightened at every start.
+    """
+    path = Path(database)
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        folder.chmod(0o700)
+    elif (folder.name == "data" and hasattr(os, "getuid") and folder.stat().st_uid == os.getuid()
+          and stat.S_IMODE(folder.stat().st_mode) & 0o077):
+        folder.chmod(0o700)  # renewbot's default folder, made open by an earlier release
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for suffix in SQLITE_COMPANIONS:
+        companion = Path(f"{database}{suffix}")
+        if companion.exists() and stat.S_IMODE(companion.stat().st_mode) & 0o077:
+            companion.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            private_sqlite_file(parsed.database)
+        # hide_parameters: an error's SQL parameters could carry a secret's ciphertext into a log line.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -46,7 +75,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def describe_database(engine: Engine) -> str:

@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
     configure_logging(verbose=command.verbose_log)
     try:
         settings = Settings.from_env()
+        configure_logging(verbose=command.verbose_log, secrets=settings.secret_values())
         engine = make_engine(settings.database_url)
         # Every command starts from the current schema; two processes starting together are safe.
         migrated = upgrade(engine)

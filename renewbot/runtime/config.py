@@ -34,6 +34,11 @@ class Settings:
             f"socket_mode={self.socket_mode}, keys={len(self.token_encryption_keys)})"
         )
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret the settings hold, for the log formatter to redact by value."""
+        return tuple(v for v in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                                 *self.token_encryption_keys) if v)
+
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)

@@ -8,35 +8,47 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 REDACTED = "[redacted]"
 SECRET_PATTERNS = re.compile("|".join([
-    r"amzn\.mws\.[0-9A-Fa-f-]{20,}",         # Amazon MWS auth tokens
-    r"Atz[ar]\|[^\s\"',;)}\]]+",              # Amazon LWA refresh / access tokens
-    r"xox[abposre]-[A-Za-z0-9-]{6,}",         # Slack tokens
-    r"xapp-[A-Za-z0-9-]{6,}",                 # Slack app-level tokens
-    r"gAAAAA[A-Za-z0-9_\-=]{20,}",            # Fernet ciphertext: harmless alone, still not for logs
+    r"(?i:amzn\.mws\.)[0-9A-Fa-f-]{20,}",            # Amazon MWS auth tokens, in any case
+    r"(?i:Atz[ar](?:\||%7C))[^\s\"',;)}\]&]+",       # Amazon LWA refresh / access tokens, URL-encoded too
+    r"(?i:amzn1\.oa2-cs\.v1\.)[A-Za-z0-9._-]+",        # LWA client secrets
+    r"xox[abposre]-[A-Za-z0-9-]{6,}",                   # Slack tokens
+    r"xapp-[A-Za-z0-9-]{6,}",                           # Slack app-level tokens
+    r"gAAAAA[A-Za-z0-9_\-=]{20,}",                      # Fernet ciphertext: harmless alone, still not for logs
+    r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=",            # Fernet keys (32 bytes, url-safe base64)
 ]))
 
 
-def redact(text: str) -> str:
+def redact(text: str, known: Sequence[str] = ()) -> str:
+    """Every credential-shaped run, and every `known` value (secrets with no telling shape, such as the
+    signing secret or a webhook secret), replaced."""
+    for value in known:
+        text = text.replace(value, REDACTED)
     return SECRET_PATTERNS.sub(REDACTED, text)
 
 
 class RedactingFormatter(logging.Formatter):
+    def __init__(self, fmt: str, *, known: Sequence[str] = ()) -> None:
+        super().__init__(fmt)
+        # Longest first, so a secret containing another is replaced whole.
+        self.known = sorted({v for v in known if v and len(v) >= 8}, key=len, reverse=True)
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return redact(super().format(record), self.known)
 
 
 # Libraries whose INFO lines describe their own workings, not what the user asked for.
 QUIET_LIBRARIES = ("alembic", "apscheduler", "waitress.queue")
 
 
-def configure_logging(*, verbose: bool = False) -> None:
+def configure_logging(*, verbose: bool = False, secrets: Sequence[str] = ()) -> None:
     """`verbose` (the server) logs what it does at INFO; one-shot commands print their own one line each
-    and log only warnings and errors."""
+    and log only warnings and errors. `secrets` are redacted by value wherever they appear."""
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", known=secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
