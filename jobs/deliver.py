@@ -7,6 +7,8 @@ goes back to pending with a backoff and is retried, never dropped.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import random
 import time
@@ -179,8 +181,8 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
             pacer.wait(notice.channel)
             # Later stages reply in the first notice's thread; an expiry is shown in the channel as well.
             thread = {} if root is None else {"thread_ts": root, "reply_broadcast": notice.stage == EXPIRED}
-            resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks,
-                                           metadata=notice_metadata(notice_id, token, notice.stage),
+            metadata = notice_metadata(notice_id, token, notice.stage, notice_seal(client, notice_id))
+            resp = client.chat_postMessage(channel=notice.channel, text=text, blocks=blocks, metadata=metadata,
                                            unfurl_links=False, **thread)
             ts = resp["ts"]
             if root is not None:
@@ -201,16 +203,25 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
     return "sent"
 
 
+def notice_seal(client: WebClient, notice_id: int) -> str:
+    """An HMAC of the notice id under the bot token: anyone can post metadata naming a notice, so a retry adopts
+    a message from the history only when it carries this, which only the holder of the bot token can make."""
+    key = (client.token or "").encode()
+    return hmac.new(key, f"renewbot-notice:{notice_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def find_posted(client: WebClient, channel: str, notice_id: int, root: str | None) -> str | None:
-    """The ts of a message carrying this notice's metadata, from the channel (or thread) history."""
+    """The ts of our message carrying this notice's sealed metadata, from the channel (or thread) history."""
+    seal = notice_seal(client, notice_id)
     if root is None:
         resp = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
     else:
         resp = client.conversations_replies(channel=channel, ts=root, include_all_metadata=True, limit=200)
     for message in resp.get("messages") or []:
         meta = message.get("metadata") or {}
-        if (meta.get("event_type") == NOTICE_EVENT_TYPE
-                and (meta.get("event_payload") or {}).get("notice_id") == notice_id):
+        payload = meta.get("event_payload") or {}
+        if (meta.get("event_type") == NOTICE_EVENT_TYPE and payload.get("notice_id") == notice_id
+                and isinstance(payload.get("seal"), str) and hmac.compare_digest(payload["seal"], seal)):
             return message["ts"]
     return None
 

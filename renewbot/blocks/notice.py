@@ -90,9 +90,12 @@ def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: da
     ]
 
 
-def notice_metadata(notice_id: int, token: Token, stage: str) -> dict:
-    return {"event_type": ids.NOTICE_EVENT_TYPE,
-            "event_payload": {"notice_id": notice_id, "token_id": token.id, "stage": stage}}
+def notice_metadata(notice_id: int, token: Token, stage: str, seal: str | None = None) -> dict:
+    """`seal` proves the message is ours when a retry finds it in the channel's history (see jobs/deliver)."""
+    payload: dict = {"notice_id": notice_id, "token_id": token.id, "stage": stage}
+    if seal is not None:
+        payload["seal"] = seal
+    return {"event_type": ids.NOTICE_EVENT_TYPE, "event_payload": payload}
 
 
 def resolved_blocks(token_name: str, renewed_by: str, old_expiry: datetime, new_expiry: datetime) -> list[dict]:

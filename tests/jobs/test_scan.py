@@ -187,3 +187,19 @@ def test_a_notice_planned_before_its_token_was_retired_is_dropped_not_posted(eng
         s.get(Token, "old").retired = True
     report = scan(engine=engine, client=client, now=NOW)
     assert report.delivery.dropped and not slack.calls_to("chat.postMessage")
+
+
+def test_a_forged_message_naming_the_notice_is_not_adopted(engine, slack, client):
+    from renewbot.blocks.ids import NOTICE_EVENT_TYPE
+    seed(engine, tokens=[token("t1", NOW + timedelta(days=2))], now=NOW)
+    slack.fail_next("chat.postMessage", status=503, times=3)
+    scan(engine=engine, client=client, now=NOW)  # the first attempt fails: the next one checks the history
+    (notice,) = notices(engine)
+    # A workspace member (any token but the bot's) posts a message claiming to be that notice.
+    forger = make_client("xoxp-someone-else", slack.url)
+    forged = forger.chat_postMessage(channel="C0ALERTS", text="all good, nothing to renew", metadata={
+        "event_type": NOTICE_EVENT_TYPE, "event_payload": {"notice_id": notice.id, "token_id": "t1", "stage": "3d"}})
+    scan(engine=engine, client=client, now=NOW + timedelta(hours=1))
+    (notice,) = notices(engine)
+    assert notice.state == "sent" and notice.ts != forged["ts"]
+    assert len(slack.messages["C0ALERTS"]) == 2  # the forgery and the real notice
