@@ -62,7 +62,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             # Readers don't block the one writer. Switching a new file to WAL needs a moment alone with
             # it, and SQLite answers "locked" at once instead of waiting when two processes race here.
@@ -89,6 +89,30 @@ def describe_database(engine: Engine) -> str:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+@contextmanager
+def bounded_lock_waits(session: Session, seconds: float) -> Iterator[None]:
+    """Within this block a lock held elsewhere makes a statement fail after `seconds`, not wait for it.
+
+    For work that must finish inside a deadline (Slack's 3 s for a submission): failing fast, with nothing
+    changed, beats committing after the person was already told it failed.
+    """
+    ms = int(seconds * 1000)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(f"PRAGMA busy_timeout={ms}"))
+        try:
+            yield
+        finally:  # the connection goes back to the pool: restore what every other user expects
+            session.execute(text(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"))
+        return
+    # SET LOCAL ends with the transaction, so the pooled connection keeps its defaults.
+    session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+    session.execute(text(f"SET LOCAL statement_timeout = {ms + 500}"))
+    yield
 
 
 @contextmanager

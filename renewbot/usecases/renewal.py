@@ -22,7 +22,7 @@ from renewbot.domain.validation import TOKEN_FIELD, RenewalForm, Submission, val
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.usecases.kinds import team_kinds
 from storage import notices, queries
-from storage.db import session_scope
+from storage.db import bounded_lock_waits, session_scope
 from storage.models import Renewal
 
 
@@ -78,6 +78,11 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
                           old_expiry=old_expiry, new_expiry=submission.new_expiry, accounts=changes, thread=thread)
 
 
+# Slack shows a submission as failed after 3 s: a lock held longer than this fails it (nothing changed) instead of
+# letting it commit after the person was told it failed.
+LOCK_WAIT_SECONDS = 1.5
+
+
 @dataclass(frozen=True)
 class RenewalRequest:
     """One person's submitted form for one token, as of the version their form showed."""
@@ -100,7 +105,7 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
     if not may_act(owners):
         raise RenewalRejected({TOKEN_FIELD: "Only this token's owners can renew it."})
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, bounded_lock_waits(session, LOCK_WAIT_SECONDS):
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
             raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})

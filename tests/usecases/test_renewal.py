@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from renewbot.crypto import SecretBox
@@ -314,3 +317,33 @@ def test_renew_does_not_ask_slack_about_a_token_that_no_longer_exists(world, box
               now=NOW)
     assert caught.value.errors == {"token": "This token no longer exists."}
     assert asked == []  # no owners to check, so no Slack call
+
+
+def test_a_submission_blocked_by_a_held_lock_fails_fast_and_changes_nothing(world, box):
+    before = snapshot(world)
+    blocker = world.connect()
+    if world.dialect.name == "sqlite":
+        blocker.exec_driver_sql("BEGIN IMMEDIATE")  # another writer holds SQLite's one write lock
+    else:
+        blocker.execute(text("SELECT id FROM token WHERE id = 'mws' FOR UPDATE"))  # a row lock
+    # Let go after 4 s whatever happens, so code that waits for the lock ends (late) rather than hangs.
+    release = threading.Timer(4.0, blocker.rollback)
+    release.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Exception) as caught:
+            renew(engine=world, box=box, request=request(), may_act=lambda owners: True, now=NOW)
+        waited = time.monotonic() - started
+    finally:
+        release.cancel()
+        blocker.rollback()
+        blocker.close()
+    assert "lock" in str(caught.value).lower() or "timeout" in str(caught.value).lower()
+    assert waited < 2.5  # inside Slack's 3 s, so the person sees the truth: not saved
+    assert snapshot(world) == before
+    # The pooled connection is back to its usual patience for everyone else.
+    outcome = renew(engine=world, box=box, request=request(), may_act=lambda owners: True, now=NOW)
+    assert outcome.new_expiry == NEW_EXPIRY
+    if world.dialect.name == "sqlite":
+        with world.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
