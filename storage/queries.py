@@ -10,10 +10,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, update
 from sqlmodel import Session, col, select
 
-from storage.models import Account, Kind, Token, TokenAccount
+from storage.models import Account, Kind, Notice, NoticeState, Token, TokenAccount
 
 
 class Saved(Enum):
@@ -166,6 +166,95 @@ def set_token_accounts(*, session: Session, token_id: str, account_ids: Sequence
     for position, account_id in enumerate(account_ids):
         session.add(TokenAccount(token_id=token_id, account_id=account_id, position=position))
     return True
+
+
+# --- in bulk, for imports: a statement per few thousand rows, never one per row -------------
+
+CHUNK = 5000  # ids per IN list / rows per executemany: well inside SQLite's and PostgreSQL's parameter limits
+
+
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def rows_by_id(*, session: Session, model: Any, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict]:
+    """The stored rows among `ids`, as {id: {column: value}} with values as the ORM reads them."""
+    table = _table(model)
+    wanted = [table.c[name] for name in columns]
+    out: dict[str, dict] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(select(*wanted).where(table.c.id.in_(chunk))):
+            values = dict(zip(columns, row, strict=True))
+            out[values["id"]] = values
+    return out
+
+
+def insert_rows(*, session: Session, model: Any, rows: Sequence[dict]) -> None:
+    """INSERTs (executemany); every row must give the same columns."""
+    for chunk in _chunks(rows):
+        session.execute(insert(_table(model)), list(chunk))
+
+
+def update_rows(*, session: Session, model: Any, rows: Sequence[dict]) -> None:
+    """UPDATEs by id (executemany), one statement per set of columns changed; each row: {"id": ..., column: new}."""
+    table = _table(model)
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        names = tuple(sorted(k for k in row if k != "id"))
+        groups.setdefault(names, []).append({"b_id": row["id"], **{k: row[k] for k in names}})
+    for names, group in groups.items():
+        stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(k) for k in names})
+        for chunk in _chunks(group):
+            session.execute(stmt, list(chunk))
+
+
+def account_ids_by_token(*, session: Session, token_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each token's linked account ids in order, for the tokens among `token_ids` that have any."""
+    out: dict[str, list[str]] = {}
+    for chunk in _chunks(token_ids):
+        stmt = (select(TokenAccount.token_id, TokenAccount.account_id)
+                .where(col(TokenAccount.token_id).in_(chunk)).order_by(TokenAccount.token_id, TokenAccount.position))
+        for token_id, account_id in session.execute(stmt):
+            out.setdefault(token_id, []).append(account_id)
+    return out
+
+
+def unlink_accounts(*, session: Session, token_ids: Sequence[str]) -> None:
+    """Removes every account link of these tokens (to be replaced with link_accounts)."""
+    for chunk in _chunks(token_ids):
+        session.execute(delete(TokenAccount).where(col(TokenAccount.token_id).in_(chunk)))
+
+
+def link_accounts(*, session: Session, links: dict[str, Sequence[str]]) -> None:
+    """Links each token to its accounts, in this order (set_token_accounts for many tokens without links)."""
+    insert_rows(session=session, model=TokenAccount, rows=[
+        {"token_id": token_id, "account_id": account_id, "position": position}
+        for token_id, account_ids in links.items() for position, account_id in enumerate(account_ids)])
+
+
+def supersede_open_notices(*, session: Session, now: datetime, token_ids: Sequence[str] = (),
+                           expiries: Sequence[tuple[str, datetime]] = ()) -> None:
+    """notices.close_notices(state=SUPERSEDED) in bulk: every open (or failed) notice of `token_ids`, and
+    those of each (token id, expiry) in `expiries`."""
+    notice = _table(Notice)
+    closable = [str(s) for s in (*NoticeState.open(), NoticeState.FAILED)]
+    values = dict(state=NoticeState.SUPERSEDED, closed_at=now, claimed_until=None)
+    for chunk in _chunks(token_ids):
+        session.execute(update(notice).where(notice.c.token_id.in_(chunk), notice.c.state.in_(closable))
+                        .values(**values))
+    if expiries:
+        # executemany takes no IN list: the states as ORs.
+        stmt = (update(notice).where(notice.c.token_id == bindparam("b_token"),
+                                     notice.c.expires_at == bindparam("b_expires"),
+                                     or_(*(notice.c.state == state for state in closable)))
+                .values(**values))
+        for chunk in _chunks(expiries):
+            session.execute(stmt, [{"b_token": t, "b_expires": e} for t, e in chunk])
 
 
 def tokens_due(*, session: Session, now: datetime, batch: int = 500) -> Iterator[Token]:

@@ -7,12 +7,13 @@ so a person can fix a file in one pass.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from renewbot.domain.kinds import BUILTIN_KINDS
-from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, URL_RE
+from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, OWNER_WILDCARD, URL_RE
 
 MAX_TEXT = 200
 MAX_STEP_TEXT = 500
@@ -60,16 +61,24 @@ def parse_expiry(value: Any) -> datetime:
 
 class _Checker:
     def __init__(self) -> None:
-        self.problems: list[str] = []
+        self.problems: list[str | Callable[[], list[str]]] = []
 
-    def where(self, section: str, index: int, item: Any, lines: list[int]) -> str:
+    def where(self, section: str, index: int, item: Any, line: int | None) -> str:
         ident = item.get("id") if isinstance(item, dict) else None
-        line = f", line {lines[index]}" if index < len(lines) else ""
-        label = f" (id {ident!r}{line})" if isinstance(ident, str) else f" ({line.lstrip(', ')})" if line else ""
+        line_text = f", line {line}" if line is not None else ""
+        label = (f" (id {ident!r}{line_text})" if isinstance(ident, str)
+                 else f" ({line_text.lstrip(', ')})" if line_text else "")
         return f"{section}[{index}]{label}"
 
     def add(self, where: str, problem: str) -> None:
         self.problems.append(f"{where}: {problem}")
+
+    def later(self, where: str, problem: Callable[[], str | None]) -> None:
+        """A problem that depends on entries further on in the file (a token naming an account defined below it)."""
+        self.problems.append(lambda: [f"{where}: {text}"] if (text := problem()) else [])
+
+    def resolved(self) -> list[str]:
+        return [p for entry in self.problems for p in ([entry] if isinstance(entry, str) else entry())]
 
     def text(self, where: str, item: dict, key: str, *, required: bool, pattern: re.Pattern | None = None,
              hint: str = "") -> str | None:
@@ -89,18 +98,18 @@ class _Checker:
             return None
         return value
 
-    def entries(self, section: str, raw: list, lines: list[int], keys: set[str], shape: str):
-        """Yields (where, item, id) for each mapping entry; reports non-mappings and unknown fields."""
-        for i, item in enumerate(raw):
-            where = self.where(section, i, item, lines)
-            if not isinstance(item, dict):
-                self.add(where, f"each entry must be a mapping with {shape}")
-                continue
-            for key in sorted(set(item) - keys, key=repr):
-                self.add(where, f"unknown field {key!r}")
-            ident = self.text(where, item, "id", required=True, pattern=ID_RE,
-                              hint=" (letters, digits, . _ : -, up to 150)")
-            yield where, item, ident
+    def entry(self, section: str, index: int, item: Any, line: int | None, keys: set[str],
+              shape: str) -> tuple[str, dict, str | None] | None:
+        """(where, item, id) for a mapping entry, None for anything else; reports non-mappings and unknown fields."""
+        where = self.where(section, index, item, line)
+        if not isinstance(item, dict):
+            self.add(where, f"each entry must be a mapping with {shape}")
+            return None
+        for key in sorted(set(item) - keys, key=repr):
+            self.add(where, f"unknown field {key!r}")
+        ident = self.text(where, item, "id", required=True, pattern=ID_RE,
+                          hint=" (letters, digits, . _ : -, up to 150)")
+        return where, item, ident
 
     def flag(self, where: str, item: dict, key: str, default: bool) -> bool:
         value = item.get(key, default)
@@ -123,9 +132,55 @@ def _retired(c: _Checker, where: str, item: dict) -> dict:
     return {"retired": c.flag(where, item, "retired", False)} if "retired" in item else {}
 
 
-def _check_kinds(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
-    kinds: dict[str, dict] = {}
-    for where, item, ident in c.entries("kinds", raw, lines, KIND_KEYS, "id, label and steps"):
+class InventoryChecker:
+    """Checks a file entry by entry, in the order a reader meets them (the importer streams a large file
+    through it); `finish` gives the inventory and every problem, in the same order whatever the file's order:
+    top level, then kinds, accounts and tokens. A token may name a kind or account defined further on.
+
+    Equal short texts (kinds, channels, owners, account ids), expiries and ladders are shared between
+    entries rather than copied, which keeps a million tokens in memory affordable: treat the values as read-only.
+    """
+
+    def __init__(self, *, known_accounts: set[str], known_kinds: set[str] = frozenset()) -> None:
+        self.kinds: dict[str, dict] = {}
+        self.accounts: dict[str, dict] = {}
+        self.tokens: dict[str, dict] = {}
+        self._unknown: list[Any] = []
+        self._not_lists: set[str] = set()
+        self._checkers = {section: _Checker() for section in SECTIONS}
+        self._account_ids = set(known_accounts)  # grows with the file's own accounts
+        self._kind_ids = set(BUILTIN_KINDS) | set(known_kinds)
+        self._shared: dict[Any, Any] = {}
+        self._moments: dict[Any, datetime] = {}
+        self._ladders: dict[tuple[int, ...], list[int]] = {}
+        self._check = {"kinds": self._kind, "accounts": self._account, "tokens": self._token}
+
+    def unknown_section(self, key: Any) -> None:
+        self._unknown.append(key)
+
+    def not_a_list(self, section: str) -> None:
+        self._not_lists.add(section)
+
+    def entry(self, section: str, index: int, item: Any, line: int | None) -> None:
+        """One entry of a section (`line`: where it starts in the file, 1-based, when known)."""
+        self._check[section](self._checkers[section], index, item, line)
+
+    def finish(self) -> tuple[Inventory, list[str]]:
+        problems = [f"top level: unknown section {key!r} (expected kinds, accounts and tokens)"
+                    for key in sorted(self._unknown, key=repr)]
+        problems += [f"{section}: must be a list" for section in SECTIONS if section in self._not_lists]
+        for section in SECTIONS:
+            problems += self._checkers[section].resolved()
+        return Inventory(self.kinds, self.accounts, self.tokens), problems
+
+    def _same(self, value: Any) -> Any:
+        return self._shared.setdefault(value, value)
+
+    def _kind(self, c: _Checker, index: int, raw: Any, line: int | None) -> None:
+        entry = c.entry("kinds", index, raw, line, KIND_KEYS, "id, label and steps")
+        if entry is None:
+            return
+        where, item, ident = entry
         if ident in BUILTIN_KINDS:
             c.add(where, f"{ident!r} is a built-in kind: give yours another id")
             ident = None
@@ -155,40 +210,41 @@ def _check_kinds(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
             steps = []
         ladder = _ladder(c, where, item)
         if ident is None:
-            continue
-        if ident in kinds:
+            return
+        if ident in self.kinds:
             c.add(where, f"duplicate kind id {ident!r}")
-            continue
-        kinds[ident] = dict(id=ident, label=label or ident, pattern=pattern, pattern_message=message,
-                            lifetime_days=lifetime, notify_days=ladder, steps=list(steps), reminder=reminder)
-    return kinds
+            return
+        self.kinds[ident] = dict(id=ident, label=label or ident, pattern=pattern, pattern_message=message,
+                                 lifetime_days=lifetime, notify_days=ladder, steps=list(steps), reminder=reminder)
+        self._kind_ids.add(ident)
 
-
-def _check_accounts(raw: list, lines: list[int], c: _Checker) -> dict[str, dict]:
-    accounts: dict[str, dict] = {}
-    for where, item, ident in c.entries("accounts", raw, lines, ACCOUNT_KEYS, "id and name"):
+    def _account(self, c: _Checker, index: int, raw: Any, line: int | None) -> None:
+        entry = c.entry("accounts", index, raw, line, ACCOUNT_KEYS, "id and name")
+        if entry is None:
+            return
+        where, item, ident = entry
         name = c.text(where, item, "name", required=True)
         url = c.text(where, item, "settings_url", required=False, pattern=URL_RE, hint=" (an http(s) URL)")
         enabled = c.flag(where, item, "enabled", True)
         fetch = c.flag(where, item, "fetch_orders", True)
         if ident is None:
-            continue
-        if ident in accounts:
+            return
+        if ident in self.accounts:
             c.add(where, f"duplicate account id {ident!r}")
-            continue
-        accounts[ident] = dict(id=ident, name=name or ident, enabled=enabled, fetch_orders=fetch, settings_url=url,
-                               **_retired(c, where, item))
-    return accounts
+            return
+        self.accounts[ident] = dict(id=ident, name=name or ident, enabled=enabled, fetch_orders=fetch,
+                                    settings_url=url, **_retired(c, where, item))
+        self._account_ids.add(ident)
 
-
-def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[str],
-                  known_kinds: set[str]) -> dict[str, dict]:
-    tokens: dict[str, dict] = {}
-    for where, item, ident in c.entries("tokens", raw, lines, TOKEN_KEYS, "id, kind, name, expires_at and channel"):
+    def _token(self, c: _Checker, index: int, raw: Any, line: int | None) -> None:
+        entry = c.entry("tokens", index, raw, line, TOKEN_KEYS, "id, kind, name, expires_at and channel")
+        if entry is None:
+            return
+        where, item, ident = entry
         kind = c.text(where, item, "kind", required=True)
-        if kind is not None and kind not in known_kinds:
-            c.add(where, f"unknown kind {kind!r} (use a built-in kind: {', '.join(BUILTIN_KINDS)}; "
-                         "or define it under kinds:)")
+        if kind is not None and kind not in self._kind_ids:
+            c.later(where, lambda: None if kind in self._kind_ids else (
+                f"unknown kind {kind!r} (use a built-in kind: {', '.join(BUILTIN_KINDS)}; or define it under kinds:)"))
         name = c.text(where, item, "name", required=True)
         channel = c.text(where, item, "channel", required=True, pattern=CHANNEL_RE,
                          hint=" (a Slack channel ID like C0123ABC)")
@@ -197,34 +253,50 @@ def _check_tokens(raw: list, lines: list[int], c: _Checker, known_accounts: set[
         if "expires_at" not in item or item["expires_at"] is None:
             c.add(where, "expires_at is missing")
         else:
-            try:
-                expires = parse_expiry(item["expires_at"])
-            except ValueError as exc:
-                c.add(where, f"expires_at: {exc}")
+            expires = self._expiry(c, where, item["expires_at"])
         owners = item.get("owners", []) or []
-        if not isinstance(owners, list) or not all(isinstance(o, str) and OWNER_RE.fullmatch(o) for o in owners):
-            c.add(where, "owners must be a list of Slack user or user group IDs (U…, W… or S…)")
+        if not isinstance(owners, list) or not all(
+                isinstance(o, str) and (o == OWNER_WILDCARD or OWNER_RE.fullmatch(o)) for o in owners):
+            c.add(where, 'owners must be a list of Slack user or user group IDs (U…, W… or S…), '
+                         'or "*" for every full member of the workspace')
             owners = []
         refs = item.get("accounts", []) or []
         if not isinstance(refs, list) or not all(isinstance(a, str) for a in refs):
             c.add(where, "accounts must be a list of account ids")
             refs = []
         for ref in refs:
-            if ref not in known_accounts:
-                c.add(where, f"unknown account {ref!r} (not in this file's accounts nor already imported)")
+            if ref not in self._account_ids:
+                c.later(where, lambda ref=ref: None if ref in self._account_ids else (
+                    f"unknown account {ref!r} (not in this file's accounts nor already imported)"))
         if len(set(refs)) != len(refs):
             c.add(where, "accounts lists the same account twice")
         days = _ladder(c, where, item)
         retired = _retired(c, where, item)
         if ident is None:
-            continue
-        if ident in tokens:
+            return
+        if ident in self.tokens:
             c.add(where, f"duplicate token id {ident!r}")
-            continue
-        tokens[ident] = dict(id=ident, kind=kind, name=name or ident, channel=channel, app_id=app_id,
-                             expires_at=expires, owners=list(owners), accounts=list(dict.fromkeys(refs)),
-                             notify_days=days, **retired)
-    return tokens
+            return
+        same = self._same
+        self.tokens[ident] = dict(id=ident, kind=same(kind), name=name or ident, channel=same(channel),
+                                  app_id=app_id, expires_at=expires, owners=[same(o) for o in owners],
+                                  accounts=[same(a) for a in dict.fromkeys(refs)],
+                                  notify_days=None if days is None else self._ladders.setdefault(tuple(days), days),
+                                  **retired)
+
+    def _expiry(self, c: _Checker, where: str, value: Any) -> datetime | None:
+        try:
+            return self._moments[value]
+        except (KeyError, TypeError):
+            pass
+        try:
+            moment = parse_expiry(value)
+        except ValueError as exc:
+            c.add(where, f"expires_at: {exc}")
+            return None
+        if len(self._moments) < 100_000 and isinstance(value, date | str):
+            self._moments[value] = moment
+        return moment
 
 
 def check_inventory(data: Any, lines: dict[str, list[int]], *, known_accounts: set[str],
@@ -233,16 +305,16 @@ def check_inventory(data: Any, lines: dict[str, list[int]], *, known_accounts: s
     `known_accounts` and `known_kinds` are those already stored, which tokens may name too."""
     if not isinstance(data, dict):
         return Inventory({}, {}, {}), ["the file must be a mapping with 'kinds', 'accounts' and/or 'tokens' lists"]
-    c = _Checker()
-    for key in sorted(set(data) - set(SECTIONS), key=repr):
-        c.add("top level", f"unknown section {key!r} (expected kinds, accounts and tokens)")
+    checker = InventoryChecker(known_accounts=known_accounts, known_kinds=known_kinds)
+    for key in set(data) - set(SECTIONS):
+        checker.unknown_section(key)
     raw = {section: data.get(section) or [] for section in SECTIONS}
     for section in SECTIONS:
         if not isinstance(raw[section], list):
-            c.add(section, "must be a list")
+            checker.not_a_list(section)
             raw[section] = []
-    kinds = _check_kinds(raw["kinds"], lines.get("kinds", []), c)
-    accounts = _check_accounts(raw["accounts"], lines.get("accounts", []), c)
-    tokens = _check_tokens(raw["tokens"], lines.get("tokens", []), c, known_accounts | set(accounts),
-                           set(BUILTIN_KINDS) | set(known_kinds) | set(kinds))
-    return Inventory(kinds, accounts, tokens), c.problems
+    for section in SECTIONS:
+        section_lines = lines.get(section, [])
+        for index, item in enumerate(raw[section]):
+            checker.entry(section, index, item, section_lines[index] if index < len(section_lines) else None)
+    return checker.finish()

@@ -1,10 +1,13 @@
 """`renewbot import FILE.yml`: create or update kinds, accounts and tokens, all or nothing.
 
-Reading the YAML (with line marks for errors) is here; what a valid entry is
-lives in domain/inventory.py; the writes are storage's. The rules of our own:
+What a valid entry is lives in domain/inventory.py; the writes are storage's. The rules of our own:
 the file describes the inventory but does not own what happened since (an
 earlier expiry never replaces a later stored one, account switches are set
 once), and an expiry changed by the file starts that token's notices afresh.
+
+Reading the file is inventory_file.py's. A file may hold a million tokens, so it
+is written set-wise: one read of the stored rows per few thousand ids, then
+executemany INSERTs and UPDATEs, all in the caller's one transaction.
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session
 
-from renewbot.domain.inventory import SECTIONS, Inventory, check_inventory
+from renewbot.domain.inventory import Inventory
 from renewbot.domain.thresholds import notify_from
 from renewbot.errors import ImportFileError
+from renewbot.usecases.inventory_file import read_inventory
 from renewbot.usecases.kinds import team_kinds
-from storage import notices, queries
-from storage.models import NoticeState
+from storage import queries
+from storage.models import Account, Kind, Token
 
 # An account's switches belong to renewals (and later the platform) once it exists: the file sets them once.
 ACCOUNT_FLAGS_ON_CREATE = ("enabled", "fetch_orders")
@@ -52,58 +55,10 @@ def _shown(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else repr(value)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML raises a bare ValueError for 2027-02-30; make it a YAML error with a line."""
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except (ValueError, AttributeError, TypeError, OverflowError):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a real date", node.start_mark) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-
-
-def _load(path: Path) -> tuple[Any, Any]:
-    """The data and its node tree, so errors can name a line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFileError(str(path), [f"cannot read the file ({exc.__class__.__name__})"]) from None
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except RecursionError:
-        raise ImportFileError(str(path), ["the YAML is nested too deeply to be an import file"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        raise ImportFileError(str(path), [f"{where}not valid YAML ({problem})"]) from None
-    return data, node
-
-
-def _item_lines(root_node: Any, section: str) -> list[int]:
-    if not isinstance(root_node, yaml.MappingNode):
-        return []
-    for key, value in root_node.value:
-        if getattr(key, "value", None) == section and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
-
-
 def check_file(path: Path, *, session: Session) -> Inventory:
     """Everything that is wrong with the file, at once; raises ImportFileError when anything is."""
-    data, node = _load(path)
-    lines = {section: _item_lines(node, section) for section in SECTIONS}
-    inventory, problems = check_inventory(data, lines, known_accounts=queries.account_ids(session=session),
-                                          known_kinds=set(team_kinds(session=session)))
+    inventory, problems = read_inventory(path, known_accounts=queries.account_ids(session=session),
+                                         known_kinds=set(team_kinds(session=session)))
     if problems:
         raise ImportFileError(str(path), problems)
     return inventory
@@ -117,39 +72,94 @@ def import_file(path: Path, *, session: Session, now: datetime, force_expiry: bo
     """
     inventory = check_file(path, session=session)
     report = ImportReport()
-    for values in inventory.kinds.values():
-        report.record(f"kind {values['id']}", queries.save_kind(session=session, values=values))
-    for values in inventory.accounts.values():
-        report.record(f"account {values['id']}", queries.save_account(
-            session=session, values=values, on_create_only=ACCOUNT_FLAGS_ON_CREATE))
-    session.flush()
+    _save_rows(session, Kind, "kind", inventory.kinds, report)
+    _save_rows(session, Account, "account", inventory.accounts, report, on_create_only=ACCOUNT_FLAGS_ON_CREATE)
     ladders = {kind_id: kind.notify_days for kind_id, kind in team_kinds(session=session).items()}
-    for entry in inventory.tokens.values():
-        _import_token(session, entry, ladders.get(entry["kind"]), report, now=now, force_expiry=force_expiry)
-    session.flush()
+    tokens = list(inventory.tokens)
+    for start in range(0, len(tokens), queries.CHUNK):
+        _import_tokens(session, [inventory.tokens[t] for t in tokens[start:start + queries.CHUNK]], ladders, report,
+                       now=now, force_expiry=force_expiry)
     return report
 
 
-def _import_token(session: Session, entry: dict, kind_ladder, report: ImportReport, *, now: datetime,
-                  force_expiry: bool) -> None:
-    what = f"token {entry['id']}"
-    values = {k: v for k, v in entry.items() if k != "accounts"}
-    stored = queries.token_expiry(session=session, token_id=values["id"])
-    if stored is not None and values["expires_at"] < stored and not force_expiry:
-        # Renewed since the file was written: the later stored date stands.
-        report.changes.append(f"{what}: expires_at {values['expires_at']:%Y-%m-%d} in the file is earlier than "
-                              f"the stored {stored:%Y-%m-%d}: kept the stored date (--force-expiry overrides)")
-        values["expires_at"] = stored
-    values["notify_from"] = notify_from(values["expires_at"], values["notify_days"] or kind_ladder)
-    expiry_moved = stored is not None and stored != values["expires_at"]
-    # A new version makes a form opened before the import refuse to save over it.
-    saved = queries.save_token(session=session, values=values, bump_version=expiry_moved)
-    if expiry_moved or values.get("retired"):
-        # Its notices were about an expiry that no longer holds, or about a token no longer watched.
-        notices.close_notices(session=session, token_id=values["id"], now=now, state=NoticeState.SUPERSEDED,
-                              expires_at=None if values.get("retired") else stored)
-    linked = queries.account_ids_of(session=session, token_id=values["id"])
-    if queries.set_token_accounts(session=session, token_id=values["id"], account_ids=entry["accounts"]):
-        changes = {**saved.changes, "accounts": (linked, entry["accounts"])}
-        saved = saved if saved.outcome is queries.Saved.CREATED else queries.Save(queries.Saved.UPDATED, changes)
-    report.record(what, saved)
+def _columns(model: Any) -> list[str]:
+    return [c.name for c in model.__table__.columns]
+
+
+def _save_rows(session: Session, model: Any, label: str, entries: dict[str, dict], report: ImportReport,
+               on_create_only: tuple[str, ...] = ()) -> None:
+    """Kinds or accounts: created, or updated field by field (except `on_create_only`), or left alone."""
+    columns = _columns(model)
+    stored = queries.rows_by_id(session=session, model=model, ids=list(entries), columns=columns)
+    created, updated = [], []
+    for ident, values in entries.items():
+        row = stored.get(ident)
+        if row is None:
+            created.append({**_DEFAULTS.get(model, {}), **values})
+            report.record(f"{label} {ident}", queries.Save(queries.Saved.CREATED))
+            continue
+        changes = {k: (row[k], v) for k, v in values.items() if k not in on_create_only and row[k] != v}
+        if changes:
+            updated.append({"id": ident, **{k: new for k, (_, new) in changes.items()}})
+        report.record(f"{label} {ident}", _saved(changes))
+    queries.insert_rows(session=session, model=model, rows=created)
+    queries.update_rows(session=session, model=model, rows=updated)
+
+
+# What the models give a row the file says nothing about (every INSERT of a batch names the same columns).
+_DEFAULTS: dict[Any, dict] = {Account: {"retired": False},
+                              Token: {"secret_encrypted": None, "version": 1, "retired": False}}
+_TOKEN_COLUMNS = ["id", "kind", "name", "channel", "app_id", "expires_at", "owners", "notify_days", "retired",
+                  "notify_from", "version"]
+
+
+def _saved(changes: dict) -> queries.Save:
+    return queries.Save(queries.Saved.UPDATED if changes else queries.Saved.UNCHANGED, changes)
+
+
+def _import_tokens(session: Session, entries: list[dict], kind_ladders: dict, report: ImportReport, *,
+                   now: datetime, force_expiry: bool) -> None:
+    """One batch of tokens: one read of what is stored, then a few statements for all of them."""
+    stored = queries.rows_by_id(session=session, model=Token, ids=[e["id"] for e in entries], columns=_TOKEN_COLUMNS)
+    linked_now = queries.account_ids_by_token(session=session, token_ids=list(stored))
+    created, updated, relinked = [], [], {}
+    retired, moved = [], []
+    for entry in entries:
+        ident = entry["id"]
+        what = f"token {ident}"
+        values = {k: v for k, v in entry.items() if k != "accounts"}
+        row = stored.get(ident)
+        expiry = row["expires_at"] if row is not None else None
+        if expiry is not None and values["expires_at"] < expiry and not force_expiry:
+            # Renewed since the file was written: the later stored date stands.
+            report.changes.append(f"{what}: expires_at {values['expires_at']:%Y-%m-%d} in the file is earlier than "
+                                  f"the stored {expiry:%Y-%m-%d}: kept the stored date (--force-expiry overrides)")
+            values["expires_at"] = expiry
+        values["notify_from"] = notify_from(values["expires_at"], values["notify_days"] or kind_ladders.get(
+            values["kind"]))
+        expiry_moved = expiry is not None and expiry != values["expires_at"]
+        if row is None:
+            created.append({**_DEFAULTS[Token], **values})
+            saved = queries.Save(queries.Saved.CREATED)
+        else:
+            changes = {k: (row[k], v) for k, v in values.items() if row[k] != v}
+            if changes:
+                # A new version makes a form opened before the import refuse to save over it.
+                bump = {"version": row["version"] + 1} if expiry_moved else {}
+                updated.append({"id": ident, **{k: new for k, (_, new) in changes.items()}, **bump})
+            saved = _saved(changes)
+        if values.get("retired"):
+            retired.append(ident)  # a token no longer watched: none of its notices stand
+        elif expiry_moved:
+            moved.append((ident, expiry))  # its notices were about an expiry that no longer holds
+        linked = linked_now.get(ident, [])
+        if linked != entry["accounts"]:
+            relinked[ident] = entry["accounts"]
+            if saved.outcome is not queries.Saved.CREATED:
+                saved = queries.Save(queries.Saved.UPDATED, {**saved.changes, "accounts": (linked, entry["accounts"])})
+        report.record(what, saved)
+    queries.insert_rows(session=session, model=Token, rows=created)
+    queries.update_rows(session=session, model=Token, rows=updated)
+    queries.unlink_accounts(session=session, token_ids=[t for t in relinked if t in linked_now])
+    queries.link_accounts(session=session, links=relinked)
+    queries.supersede_open_notices(session=session, now=now, token_ids=retired, expiries=moved)
