@@ -367,7 +367,7 @@ def _seed_file(path: Path, now: datetime) -> list[str]:
         expires = now + timedelta(days=5 if i == 0 else 200 + 30 * i)
         tokens.append({"id": f"bench-{i}", "kind": ["amazon-mws", "amazon-sp-api", "generic"][i % 3],
                        "name": f"Bench token {i}", "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       "channel": CHANNEL, "owners": [],  # no owners: anyone may renew, no usergroups call
+                       "channel": CHANNEL, "owners": [USER],  # named owner: no Slack lookup before the form
                        "accounts": [a["id"] for a in accounts[: 1 + i % 3]]})
     path.write_text(yaml.safe_dump({"accounts": accounts, "tokens": tokens}))
     return [t["id"] for t in tokens]
@@ -927,7 +927,8 @@ def main(argv: list[str] | None = None) -> int:
         f"views.open call in the same process, after the ack; cores busy during runs (range over levels): "
         f"renewbot server "
         f"{share('renewbot', 'server_cpu_share')}, bare server {share('bare', 'server_cpu_share')}. "
-        f"Database: {'PostgreSQL' if args.postgres else 'SQLite file'}; 6 tokens, no owners (anyone may renew). "
+        f"Database: {'PostgreSQL' if args.postgres else 'SQLite file'}; "
+        "6 tokens owned by the clicking user (no Slack lookup). "
         f"SCAN_INTERVAL_MINUTES=1440, after the start-up scan had posted its one notice. "
         f"Load generator: clients are {args.load} of the benchmark process, which also hosts the Slack stand-in "
         f"(cores busy: {share('renewbot', 'loadgen_cpu_share')} during renewbot runs, "

@@ -5,12 +5,22 @@ from __future__ import annotations
 from slack_bolt import App
 
 from handlers import commands, notice_actions, views
+from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.runtime.deps import Deps
 
 
 def register_all(app: App, *, deps: Deps) -> None:
     lookups = FormLookups(deps.engine)
-    commands.register(app, deps=deps, lookups=lookups)
-    notice_actions.register(app, deps=deps, lookups=lookups)
-    views.register(app, deps=deps, lookups=lookups)
+    access = Access(app.client)
+
+    @app.middleware
+    def _learn_team(context, next):
+        # bolt's authorization already called auth.test: its team is the installation's (not the clicker's).
+        result = context.authorize_result
+        access.learn_team(getattr(result, "team_id", None) if result is not None else None)
+        return next()
+
+    commands.register(app, deps=deps, lookups=lookups, access=access)
+    notice_actions.register(app, deps=deps, lookups=lookups, access=access)
+    views.register(app, deps=deps, lookups=lookups, access=access)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from renewbot.domain.kinds import Kind, resolve
 from renewbot.usecases.kinds import team_kinds
@@ -50,6 +51,20 @@ class FormLookups:
             with session_scope(self._engine) as session:
                 return queries.token_names(session=session)
         return self._cached("choices", load)
+
+    def picker_rows(self) -> list[tuple[str, str, tuple[str, ...], str]]:
+        """(id, name, owners, channel) of the tokens the picker may list, in its order (as choices())."""
+        def load():
+            stmt = (select(Token.id, Token.name, Token.owners, Token.channel)
+                    .where(col(Token.retired).is_(False)).order_by(Token.name))
+            with session_scope(self._engine) as session:
+                return [(r[0], r[1], tuple(r[2] or ()), r[3]) for r in session.exec(stmt).all()]
+        return self._cached("picker_rows", load)
+
+    def channel_now(self, token_id: str) -> str | None:
+        """The token's channel read now, not cached: a submission decides with it."""
+        with session_scope(self._engine) as session:
+            return session.exec(select(Token.channel).where(Token.id == token_id)).first()
 
     def token(self, ref: str) -> Token | None:
         """By id or name; only hits are kept, so a token imported a moment ago is found at once."""

@@ -6,6 +6,7 @@ import logging
 
 from slack_bolt import App
 
+from handlers.access import Access
 from handlers.lookups import FormLookups
 from handlers.opening import open_renew_modal
 from handlers.payload import dig, read_click
@@ -17,10 +18,10 @@ from renewbot.runtime.deps import Deps
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access) -> None:
     @app.action(ids.RENEW_BUTTON)
     def _renew(ack, body, client):
-        on_renew_click(ack=ack, body=body, client=client, deps=deps, lookups=lookups)
+        on_renew_click(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access)
 
     @app.action(ids.STEPS_BUTTON)
     def _steps(ack, body, client):
@@ -31,7 +32,7 @@ def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
         ack()  # a link button: Slack opens the URL, we only acknowledge the click
 
 
-def on_renew_click(*, ack, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
+def on_renew_click(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
     ack()
     token_id, user_id, channel, _ = read_click(body)
 
@@ -42,7 +43,7 @@ def on_renew_click(*, ack, body: dict, client, deps: Deps, lookups: FormLookups)
         if token_id is None:
             tell(unknown_token_text("(unreadable)", []))
             return
-        open_renew_modal(deps=deps, lookups=lookups, client=client, user_id=user_id,
+        open_renew_modal(deps=deps, lookups=lookups, access=access, client=client, user_id=user_id,
                          trigger_id=str(dig(body, "trigger_id")), token_ref=token_id, channel=channel, tell=tell)
     except Exception:
         logger.exception("Renew button failed")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
+from handlers.access import Access
 from handlers.lookups import FormLookups
-from handlers.owners import may_renew
 from renewbot.blocks.messages import not_allowed_text, unknown_token_text
 from renewbot.blocks.modal import renew_modal
 from renewbot.runtime.deps import Deps
@@ -28,18 +28,30 @@ def close_matches(ref: str, choices: list[tuple[str, str]], limit: int = 5) -> l
     return list(dict.fromkeys(found))[:limit]
 
 
-def open_renew_modal(*, deps: Deps, lookups: FormLookups, client: WebClient, user_id: str, trigger_id: str,
-                     token_ref: str | None, channel: str | None, tell: Callable[[str], None]) -> bool:
+def picker_choices(lookups: FormLookups, access: Access, user_id: str) -> list[tuple[str, str]]:
+    """The tokens this person may renew, for the picker (cached lookups: see handlers.access)."""
+    return access.allowed_choices(user_id, lookups.picker_rows())
+
+
+def refusal_text(token, decision) -> str:
+    return not_allowed_text(token.name, token.owners, why=decision.why, channel=decision.channel)
+
+
+def open_renew_modal(*, deps: Deps, lookups: FormLookups, access: Access, client: WebClient, user_id: str,
+                     trigger_id: str, token_ref: str | None, channel: str | None,
+                     tell: Callable[[str], None]) -> bool:
     """Opens the modal, or tells the person why not. Returns whether a modal was opened."""
-    choices = lookups.choices()
     token = lookups.token(token_ref) if token_ref else None
     if token_ref and token is None:
-        tell(unknown_token_text(token_ref, close_matches(token_ref, choices)))
+        tell(unknown_token_text(token_ref, close_matches(token_ref, picker_choices(lookups, access, user_id))))
         return False
+    if token is not None:
+        decision = access.decide(user_id, token.owners, token.channel)
+        if not decision.allowed:
+            tell(refusal_text(token, decision))
+            return False
+    choices = picker_choices(lookups, access, user_id)
     accounts = lookups.accounts(token.id) if token else []
-    if token is not None and not may_renew(client, token.owners, user_id):
-        tell(not_allowed_text(token.name, token.owners))
-        return False
     view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(), channel=channel,
                        kind=lookups.kind(token.kind) if token else None)
     client.views_open(trigger_id=trigger_id, view=view)

@@ -6,11 +6,12 @@ import logging
 
 from slack_bolt import App
 
+from handlers.access import Access, Decision
 from handlers.lookups import FormLookups
-from handlers.owners import may_renew
+from handlers.opening import picker_choices, refusal_text
 from handlers.payload import dig, read_submission, token_ref
 from renewbot.blocks import ids
-from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_text, stale_text
+from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_field_text, stale_text
 from renewbot.blocks.modal import ModalState, renew_modal
 from renewbot.blocks.notice import resolved_blocks, resolved_text
 from renewbot.errors import RenewalRejected, StaleRenewal
@@ -20,38 +21,41 @@ from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps, lookups: FormLookups) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access) -> None:
     @app.action(ids.TOKEN_SELECT)
     def _picked(ack, body, client):
-        on_token_picked(ack=ack, body=body, client=client, deps=deps, lookups=lookups)
+        on_token_picked(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access)
 
     @app.view(ids.RENEW_MODAL)
     def _submitted(ack, body, client):
-        on_submit(ack=ack, body=body, client=client, deps=deps)
+        on_submit(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access)
         lookups.invalidate()  # the form should show this renewal's flags at once
 
 
-def on_token_picked(*, ack, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
+def on_token_picked(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
     ack()
     try:
-        _update_for_pick(body=body, client=client, deps=deps, lookups=lookups)
+        _update_for_pick(body=body, client=client, deps=deps, lookups=lookups, access=access)
     except Exception:
         logger.exception("updating the renewal form after a token pick failed")
 
 
-def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups) -> None:
+def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
     view = dig(body, "view") or {}
+    user_id = str(dig(body, "user", "id"))
     picked = token_ref(dig(body, "actions", 0, "selected_option", "value"))
     channel = ModalState.load(dig(view, "private_metadata")).channel
     token = lookups.token(picked) if picked else None
     # Picking is by id; a name that happens to equal another token's id must not select that one.
     token = token if token is not None and token.id == picked else None
     refusal = None
-    if token is not None and not may_renew(client, token.owners, str(dig(body, "user", "id"))):
-        refusal, token = not_allowed_text(token.name, token.owners), None
+    if token is not None:
+        decision = access.decide(user_id, token.owners, token.channel)
+        if not decision.allowed:
+            refusal, token = refusal_text(token, decision), None
     new_view = renew_modal(token=token, accounts=lookups.accounts(token.id) if token else [],
-                           choices=lookups.choices(), today=deps.clock().date(), channel=channel, refusal=refusal,
-                           kind=lookups.kind(token.kind) if token else None)
+                           choices=picker_choices(lookups, access, user_id), today=deps.clock().date(),
+                           channel=channel, refusal=refusal, kind=lookups.kind(token.kind) if token else None)
     client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
 
@@ -59,17 +63,27 @@ def _reject(ack, errors: dict[str, str]) -> None:
     ack(response_action="errors", errors=errors)
 
 
-def on_submit(*, ack, body: dict, client, deps: Deps) -> None:
+def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
     """Validates and applies inside Slack's 3 s window, so errors land inline; Slack replies after the commit."""
     submitted = read_submission(body)
     if submitted is None:
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
     request = RenewalRequest(token_id=submitted.state.token_id, version=submitted.state.version,
                              user_id=submitted.user_id, form=submitted.form)
+    refused: list[Decision] = []
+
+    def may_act(owners) -> bool:
+        # renew() reads the owners; the channel (for tokens without owners) is read now, not from a cache.
+        decision = access.decide(submitted.user_id, owners, lookups.channel_now(request.token_id))
+        if not decision.allowed:
+            refused.append(decision)
+        return decision.allowed
+
     try:
-        outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(),
-                        may_act=lambda owners: may_renew(client, owners, submitted.user_id))
+        outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(), may_act=may_act)
     except RenewalRejected as exc:
+        if refused:
+            return _reject(ack, {ids.TOKEN_BLOCK: not_allowed_field_text(refused[-1].why)})
         return _reject(ack, exc.errors)
     except StaleRenewal as exc:
         return _reject(ack, {ids.SECRET_BLOCK: stale_text(exc.token_name)})

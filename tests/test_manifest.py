@@ -29,6 +29,9 @@ EXPECTED_BOT_SCOPES = {
     "usergroups:read",  # usergroups.users.list to resolve owner groups
     "channels:history",  # conversations.history (include_all_metadata), public channels
     "groups:history",  # the same, private channels
+    "users:read",  # users.info: guests and Slack Connect users act only where named
+    "channels:read",  # conversations.members / users.conversations: tokens without owners, public channels
+    "groups:read",  # the same, private channels
 }
 
 EVENTS_PATH = "/slack/events"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, section, slack_date, ymd
+from renewbot.domain.patterns import OWNER_RE, is_channel_id
 from renewbot.usecases.renewal import RenewalOutcome
 
 
@@ -33,10 +34,47 @@ def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
             context("renewbot · the new token is stored encrypted")]
 
 
-def not_allowed_text(token_name: str, owners: Sequence[str]) -> str:
-    who = ", ".join(f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in owners[:20])
-    return (f"You can't renew *{escape(token_name)}*: only its owners can ({who}). "
+def _channel(channel: str | None) -> str:
+    return f"<#{channel}>" if is_channel_id(channel) else "the token's channel"
+
+
+_ASK_ADMIN = "Ask an admin to add you to the token's owners in the import file."
+
+
+def not_allowed_text(token_name: str, owners: Sequence[str], *, why: str = "not_owner",
+                     channel: str | None = None) -> str:
+    """Why this person may not act on the token; `why` is a handlers.access reason."""
+    name = f"*{escape(token_name)}*"
+    named = [o for o in owners if o != "*" and OWNER_RE.fullmatch(o)]
+    if why == "guest":
+        return (f"You can't renew {name}: guests can act only on tokens that name them "
+                f"(or a user group they are in) as owners. {_ASK_ADMIN}")
+    if why == "other_team":
+        return (f"You can't renew {name}: people from another organisation can act only on tokens that name them "
+                f"(or a user group they are in) as owners. {_ASK_ADMIN}")
+    if why == "not_full_member":
+        return f"You can't renew {name}: only active full members of this workspace can renew it."
+    if why == "unverified":
+        return (f"You can't renew {name} right now: renewbot could not check with Slack who may renew it. "
+                "Try again in a minute.")
+    if why == "not_in_channel":
+        return (f"You can't renew {name}: it names no owners, so only members of {_channel(channel)} can renew it. "
+                f"Join the channel, or {_ASK_ADMIN[0].lower()}{_ASK_ADMIN[1:]}")
+    who = ", ".join(f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in named[:20])
+    return (f"You can't renew {name}: only its owners can{f' ({who})' if who else ''}. "
             "Ask one of them, or ask an admin to add you to the token's owners in the import file.")
+
+
+def not_allowed_field_text(why: str) -> str:
+    """The same refusal, short and plain, for the form's token field after a submission."""
+    return {
+        "guest": "Guests can renew only tokens that name them as owners.",
+        "other_team": "People from another organisation can renew only tokens that name them as owners.",
+        "not_full_member": "Only active full members of this workspace can renew this token.",
+        "unverified": "renewbot could not check with Slack who may renew this token (nothing was changed). "
+                      "Try again in a minute.",
+        "not_in_channel": "This token names no owners: only members of its channel can renew it.",
+    }.get(why, "Only this token's owners can renew it.")
 
 
 def unknown_token_text(ref: str, matches: Sequence[str]) -> str:

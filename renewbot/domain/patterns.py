@@ -13,6 +13,8 @@ ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,149}")
 CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,38}")
 # Slack users (U, W for Enterprise Grid) and user groups (S).
 OWNER_RE = re.compile(r"[UWS][A-Z0-9]{2,38}")
+# In `owners`: every full member of the workspace (guests and other organisations still only when named).
+OWNER_WILDCARD = "*"
 URL_RE = re.compile(r"https?://[^\s<>|\"]{1,2000}")
 # Control characters: never part of a name, an id or a reference typed by a person.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")

@@ -35,6 +35,7 @@ def test_command_with_a_token_id_opens_the_prefilled_modal_quickly(engine, slack
 
 def test_command_finds_a_token_by_name_too(engine, slack, bot):
     seed_tokens(engine)
+    slack.channel_members["C0ALERTS"] = ["U0OWNER"]  # shipping-key names no owners: its channel's members may
     bot.command("shipping api KEY")
     (opened,) = slack.wait_for("views.open")
     assert "shipping-key" in opened.params["view"]["private_metadata"]
@@ -53,6 +54,7 @@ def test_unknown_token_gets_an_ephemeral_list_of_close_matches(engine, slack, bo
 
 def test_no_argument_opens_a_picker_and_picking_fills_the_form(engine, slack, bot):
     seed_tokens(engine)
+    slack.channel_members["C0ALERTS"] = ["U0OWNER"]
     bot.command("")
     (opened,) = slack.wait_for("views.open")
     view = opened.params["view"]
@@ -80,6 +82,19 @@ def test_non_owner_gets_an_explanation_and_no_form(engine, slack, bot):
     assert "only its owners" in reply.params["text"] and "<@U0OWNER>" in reply.params["text"]
     settle()
     assert slack.calls_to("views.open") == []
+
+
+def test_picker_lists_only_what_the_person_may_renew(engine, slack, bot):
+    seed_tokens(engine)
+    slack.channel_members["C0ALERTS"] = ["U0OWNER", "U0NEW"]
+    bot.command("", user="U0OTHER")  # neither an owner nor in the channel: nothing to list
+    (opened,) = slack.wait_for("views.open")
+    picker = next(b for b in opened.params["view"]["blocks"] if b.get("block_id") == ids.TOKEN_BLOCK)
+    assert [o["value"] for o in picker["element"]["options"]] == ["-"]  # the "(no tokens)" placeholder
+    bot.command("", user="U0NEW")  # in the channel: the token without owners, not amazon-eu-mws
+    opened = slack.wait_for("views.open", 2)[-1]
+    picker = next(b for b in opened.params["view"]["blocks"] if b.get("block_id") == ids.TOKEN_BLOCK)
+    assert [o["value"] for o in picker["element"]["options"]] == ["shipping-key"]
 
 
 def test_owner_through_a_user_group(engine, slack, bot):

@@ -30,11 +30,18 @@ def test_non_owner_click_gets_an_ephemeral_explanation_and_no_form(engine, slack
     assert slack.calls_to("views.open") == []
 
 
-def test_anyone_may_renew_a_token_without_owners(engine, slack, bot):
+def test_a_token_without_owners_is_for_its_channel_members(engine, slack, bot):
     notice = posted_notice(engine, slack, [])
-    bot.click(ids.RENEW_BUTTON, "t1", message=notice, user="U0ANYONE")
+    slack.channel_members["C0ALERTS"] = ["U0MEMBER"]
+    bot.click(ids.RENEW_BUTTON, "t1", message=notice, user="U0MEMBER")
     slack.wait_for("views.open")
     assert slack.calls_to("chat.postEphemeral") == []
+    bot.click(ids.RENEW_BUTTON, "t1", message=notice, user="U0ANYONE")
+    (eph,) = slack.wait_for("chat.postEphemeral")
+    assert eph.params["user"] == "U0ANYONE" and "only members of <#C0ALERTS> can renew it" in eph.params["text"]
+    settle()
+    assert len(slack.calls_to("views.open")) == 1
+    assert len(slack.calls_to("conversations.members")) == 1  # the second click used the cached member list
 
 
 def test_click_for_a_deleted_token_explains_and_opens_nothing(engine, slack, bot):

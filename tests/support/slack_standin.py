@@ -7,6 +7,7 @@ error handling are exercised for real instead of being mocked away.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -100,6 +101,10 @@ class SlackStandin:
         self._ts = itertools.count(1)
         self._view_serial = itertools.count(1)  # view ids and hashes
         self.usergroups: dict[str, list[str]] = {}
+        # users.info: fields over a default active full member of T0TEST; None answers user_not_found.
+        self.users: dict[str, dict | None] = {}
+        # conversations.members and users.conversations; a channel not listed answers channel_not_found.
+        self.channel_members: dict[str, list[str]] = {}
         self.errors: list[str] = []
         self.reset()
 
@@ -186,6 +191,13 @@ class SlackStandin:
         with self._lock:
             self._rate = (float(per_second), int(burst))
             self._buckets = {}
+
+    def guest(self, user_id: str, *, ultra: bool = False) -> None:
+        self.users[user_id] = {"is_restricted": not ultra, "is_ultra_restricted": ultra}
+
+    def external(self, user_id: str, team_id: str = "T0OTHER") -> None:
+        """A Slack Connect user: a member of another organisation's team."""
+        self.users[user_id] = {"team_id": team_id}
 
     def reset(self) -> None:
         with self._lock:
@@ -338,6 +350,45 @@ class SlackStandin:
         if not isinstance(p.get("view"), dict):
             return _err("invalid_arguments")
         return self._store_view(p["view"], current["id"])
+
+    def _user(self, user_id: str) -> dict | None:
+        if user_id in self.users and self.users[user_id] is None:
+            return None
+        return {"id": user_id, "team_id": _AUTH_TEST["team_id"], "name": user_id.lower(), "deleted": False,
+                "is_bot": False, "is_app_user": False, "is_admin": False, "is_restricted": False,
+                "is_ultra_restricted": False, **(self.users.get(user_id) or {})}
+
+    @staticmethod
+    def _page(items: list, p: dict, key: str) -> dict:
+        """Cursor paging as Slack does it: `limit` per page, an opaque next_cursor, "" on the last page."""
+        limit = max(1, min(int(p.get("limit") or 100), 1000))
+        try:
+            start = int(base64.b64decode(str(p.get("cursor") or "")).decode().removeprefix("next:") or 0)
+        except ValueError:
+            return _err("invalid_cursor")
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, key: page, "response_metadata": {"next_cursor": cursor}}
+
+    def _api_users_info(self, p: dict) -> dict:
+        user = self._user(str(p.get("user") or ""))
+        return _err("user_not_found") if not p.get("user") or user is None else {"ok": True, "user": user}
+
+    def _api_conversations_members(self, p: dict) -> dict:
+        members = self.channel_members.get(p.get("channel"))
+        return _err("channel_not_found") if members is None else self._page(list(members), p, "members")
+
+    def _api_users_conversations(self, p: dict) -> dict:
+        user = p.get("user")
+        if not user or self._user(user) is None:
+            return _err("user_not_found")
+        types = set(str(p.get("types") or "public_channel").split(","))  # Slack's default: public only
+        prefixes = ("C" if "public_channel" in types else "") + ("G" if "private_channel" in types else "")
+        channels = [{"id": ch, "is_channel": ch.startswith("C"), "is_private": ch.startswith("G")}
+                    for ch, members in sorted(self.channel_members.items())
+                    if user in members and ch[:1] in tuple(prefixes)]
+        return self._page(channels, p, "channels")
 
     def _api_usergroups_users_list(self, p: dict) -> dict:
         users = self.usergroups.get(p.get("usergroup"))
