@@ -216,3 +216,14 @@ def test_a_kind_defined_by_an_earlier_import_can_be_used_later(engine, tmp_path)
     with session_scope(engine) as s:
         assert s.get(Token, "stripe-2").kind == "stripe-restricted"
         assert s.exec(select(Renewal)).all() == []
+
+
+def test_owners_star_is_accepted_quoted_and_other_words_are_refused(engine, tmp_path):
+    data = inventory(owners=["*"])
+    run_import(engine, write(tmp_path, data))
+    with session_scope(engine) as s:
+        assert s.get(Token, "sp").owners == ["*"]
+    data = inventory(owners=["everyone"])
+    with pytest.raises(ImportFileError) as caught:
+        run_import(engine, write(tmp_path, data, "bad.yml"))
+    assert 'or "*" for every full member of the workspace' in caught.value.problems[0]
