@@ -61,6 +61,9 @@ class Token(SQLModel, table=True):
     app_id: str | None = None
     notify_days: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     secret_encrypted: str | None = None
+    # Which key encrypted the secret (a short fingerprint of it, never the key): start-up checks every
+    # distinct value against the configured keys through an index, instead of decrypting a sample.
+    secret_key_id: str | None = Field(default=None, max_length=16, index=True)
     version: int = 1
     retired: bool = Field(default=False, sa_column=_retired())
 
@@ -124,3 +127,10 @@ class Renewal(SQLModel, table=True):
     new_expires_at: datetime = Field(sa_column=_dt(nullable=False))
     # [{"id", "name", "reenabled", "enabled", "fetch_orders"}], as set by this renewal
     accounts: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+# Things that must happen at most once, across replicas: a Slack request already handled (replays), a
+# message already sent (a DM to owners). The primary key decides; rows past expires_at may be pruned.
+class Once(SQLModel, table=True):
+    key: str = Field(primary_key=True, max_length=200)
+    expires_at: datetime = Field(sa_column=_dt(nullable=False, index=True))
