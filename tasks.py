@@ -1,8 +1,10 @@
-"""Developer entry points that need nothing but Python: `python3 tasks.py demo|test|lint`.
+"""Developer entry points that need nothing but Python: `python3 tasks.py demo|test|lint|lock`.
 
-Each command creates ./.venv and installs renewbot into it (editable, with the
-test extra) when pyproject.toml changed, so a fresh machine needs no other
-step, and the commands run are the installed `renewbot` command, as a user's.
+Each command creates ./.venv and installs into it, when pyproject.toml or the lock changed: first
+every dependency from requirements.lock, pinned and hash-checked, then renewbot itself (editable,
+no dependencies of its own: pip refuses editable installs in hash-checking mode). So a fresh machine
+needs no other step, and the commands run are the installed `renewbot` command, as a user's.
+`lock` rewrites requirements.lock from pyproject.toml's ranges (after changing them).
 """
 
 from __future__ import annotations
@@ -20,18 +22,21 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 RENEWBOT = BIN / ("renewbot.exe" if os.name == "nt" else "renewbot")
 STAMP = VENV / ".renewbot-install"
+LOCK = ROOT / "requirements.lock"
 
 
 def ensure_venv() -> None:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest and PYTHON.exists() and RENEWBOT.exists():
         return
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing renewbot (editable, with the test extra) into .venv ...", flush=True)
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-e", f"{ROOT}[test]"], check=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    print("installing the locked dependencies, then renewbot (editable) into .venv ...", flush=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "--require-hashes", "-r", str(LOCK)], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
     STAMP.write_text(digest)
 
 
@@ -53,14 +58,20 @@ def lint() -> int:
     return run(str(PYTHON), "-m", "ruff", "check", ".")
 
 
+def lock() -> int:
+    """Pins every dependency (the test extra included) for every platform, with hashes, using uv."""
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "uv"], check=True)
+    return run(str(PYTHON), "-m", "uv", "pip", "compile", "pyproject.toml", "--extra", "test", "--generate-hashes",
+               "--universal", "--python-version", "3.11", "--quiet", "-o", str(LOCK.name))
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "lint"}:
-        print("usage: python3 tasks.py demo | test [pytest args] | lint", file=sys.stderr)
+    commands = {"demo": demo, "test": lambda: test(argv[1:]), "lint": lint, "lock": lock}
+    if not argv or argv[0] not in commands:
+        print("usage: python3 tasks.py demo | test [pytest args] | lint | lock", file=sys.stderr)
         return 2
     ensure_venv()
-    if argv[0] == "demo":
-        return demo()
-    return test(argv[1:]) if argv[0] == "test" else lint()
+    return commands[argv[0]]()
 
 
 if __name__ == "__main__":

@@ -64,3 +64,22 @@ def test_the_installed_package_runs_from_any_folder_and_says_where_its_database_
     again = subprocess.run([sys.executable, "-m", "renewbot", "migrate"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, timeout=60)
     assert (again.returncode, again.stderr, again.stdout.strip()) == (0, "", "migrate: the database is up to date")
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes():
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = {canonicalize_name(m[0]): m[1] for m in re.findall(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", lock, re.M)}
+    for line in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"{req.name} is not in requirements.lock: run python3 tasks.py lock"
+        assert req.specifier.contains(pinned[name], prereleases=True), f"{req.name}=={pinned[name]} is outside {req}"
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 2)[2])
+    assert all("--hash=sha256:" in entry for entry in entries if "==" in entry)
