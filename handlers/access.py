@@ -26,9 +26,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from renewbot.domain.patterns import OWNER_WILDCARD
+
 logger = logging.getLogger(__name__)
 
-WILDCARD = "*"
+WILDCARD = OWNER_WILDCARD
 TTL_SECONDS = 180.0
 FAILURE_TTL_SECONDS = 15.0  # a failed lookup refuses for this long instead of calling Slack on every click
 PAGE_SIZE = 1000
