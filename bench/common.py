@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,3 +82,44 @@ def render_table(table: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def sizes_and_backends(args, parser, *, quick_size: int) -> tuple[list[int], int, list[str]]:
+    """The --sizes, --repeat and --backends a size-sweeping benchmark was given (tiny with --quick)."""
+    if args.quick:
+        return [quick_size], 1, ["sqlite"]
+    sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in backends:
+        if b not in ("sqlite", "postgresql"):
+            parser.error(f"unknown backend {b!r}")
+    return sizes, max(1, args.repeat), backends
+
+
+def elapsed_log(width: int = 7):
+    """A log function that prefixes the seconds since it was made."""
+    started = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - started:{width}.1f}s] {msg}", file=sys.stderr, flush=True)
+    return log
+
+
+def per_backend(backends: list[str], run, log, *, reset) -> dict[str, str]:
+    """run(backend) for each; PostgreSQL gets a fresh database before and after (`reset`), and a machine
+    without a server skips it with the reason instead of failing the whole run. Returns what was skipped."""
+    skipped: dict[str, str] = {}
+    for backend in backends:
+        if backend == "postgresql":
+            try:
+                reset()
+            except Exception as exc:
+                skipped[backend] = str(exc).splitlines()[0]
+                log(f"postgresql skipped: {skipped[backend]}")
+                continue
+        try:
+            run(backend)
+        finally:
+            if backend == "postgresql":
+                reset()
+    return skipped

@@ -42,7 +42,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from bench.common import ROOT, budget, median, write_result
+from bench.common import ROOT, budget, elapsed_log, median, per_backend, sizes_and_backends, write_result
 from bench.scan_cost import migrate, pg_admin
 
 NAME = "import_speed"
@@ -263,37 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the raw rows here (a baseline), not bench/results")
     parser.add_argument("--baseline", type=Path, help="rows of an earlier --out run, shown as 'before'")
     args = parser.parse_args(argv)
-    if args.quick:
-        sizes, repeat, backends = [2000], 1, ["sqlite"]
-    else:
-        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
-        repeat, backends = max(1, args.repeat), [b.strip() for b in args.backends.split(",") if b.strip()]
-    for b in backends:
-        if b not in ("sqlite", "postgresql"):
-            parser.error(f"unknown backend {b!r}")
+    sizes, repeat, backends = sizes_and_backends(args, parser, quick_size=2000)
     started = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - started:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
+    log = elapsed_log()
     rows: list[dict] = []
-    skipped: dict[str, str] = {}
     workdir = Path(tempfile.mkdtemp(prefix="renewbot-import-speed-"))
+
+    def run(backend: str) -> None:
+        for n in sizes:
+            rows.append(measure(backend, n, repeat, args.code.resolve(), workdir, args.timeout, log))
+
     try:
-        for backend in backends:
-            if backend == "postgresql":
-                try:
-                    pg_recreate(drop_only=True)
-                except Exception as exc:  # no server: say so rather than fail the whole run
-                    skipped[backend] = str(exc).splitlines()[0]
-                    log(f"postgresql skipped: {skipped[backend]}")
-                    continue
-            try:
-                for n in sizes:
-                    rows.append(measure(backend, n, repeat, args.code.resolve(), workdir, args.timeout, log))
-            finally:
-                if backend == "postgresql":
-                    pg_recreate(drop_only=True)
+        skipped = per_backend(backends, run, log, reset=lambda: pg_recreate(drop_only=True))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     run_s = round(time.perf_counter() - started, 1)

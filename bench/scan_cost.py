@@ -46,7 +46,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import ROOT, budget, median, write_result
+from bench.common import ROOT, budget, elapsed_log, median, per_backend, sizes_and_backends, write_result
 
 NAME = "scan_cost"
 DUE = 100
@@ -417,40 +417,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child_main(args.child)
         return 0
-    if args.quick:
-        sizes, repeat, backends = [1000], 1, ["sqlite"]
-    else:
-        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
-        repeat, backends = max(1, args.repeat), [b.strip() for b in args.backends.split(",") if b.strip()]
-    for b in backends:
-        if b not in ("sqlite", "postgresql"):
-            parser.error(f"unknown backend {b!r}")
-
+    sizes, repeat, backends = sizes_and_backends(args, parser, quick_size=1000)
     started = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
+    log = elapsed_log(6)
     results: list[dict] = []
     extras: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
     workdir = Path(tempfile.mkdtemp(prefix="renewbot-scan-cost-"))
+
+    def run(backend: str) -> None:
+        rows, extras[backend] = bench_backend(backend, sizes, repeat, workdir, log, quick=args.quick)
+        results.extend(rows)
+
     try:
-        for backend in backends:
-            if backend == "postgresql":
-                try:
-                    pg_recreate(drop_only=True)
-                except Exception as exc:  # no server: say so rather than fail the whole run
-                    skipped[backend] = str(exc).splitlines()[0]
-                    log(f"postgresql skipped: {skipped[backend]}")
-                    continue
-            try:
-                rows, extra = bench_backend(backend, sizes, repeat, workdir, log, quick=args.quick)
-            finally:
-                if backend == "postgresql":
-                    pg_recreate(drop_only=True)
-            results += rows
-            extras[backend] = extra
+        skipped = per_backend(backends, run, log, reset=lambda: pg_recreate(drop_only=True))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     run_s = round(time.perf_counter() - started, 1)
