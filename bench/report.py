@@ -6,12 +6,13 @@ import json
 
 from bench.common import RESULTS, ROOT, render_table
 
-ORDER = ["ack_latency", "scan_cost", "import_speed", "delivery_pacing", "footprint"]
+ORDER = ["ack_latency", "scan_cost", "import_speed", "delivery_pacing", "footprint", "http_abuse"]
 HOW = {
     "ack_latency": "python -m bench.ack_latency",
     "scan_cost": "python -m bench.scan_cost",
     "delivery_pacing": "python -m bench.delivery_pacing",
     "import_speed": "python -m bench.import_speed",
+    "http_abuse": "python -m bench.http_abuse",
     "footprint": "python -m bench.footprint",
 }
 
