@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import commands, notice_actions, views
+from handlers import commands, events, notice_actions, views
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.runtime.deps import Deps
@@ -24,3 +24,4 @@ def register_all(app: App, *, deps: Deps) -> None:
     commands.register(app, deps=deps, lookups=lookups, access=access)
     notice_actions.register(app, deps=deps, lookups=lookups, access=access)
     views.register(app, deps=deps, lookups=lookups, access=access)
+    events.register(app, deps=deps)

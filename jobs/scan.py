@@ -9,7 +9,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
-from jobs.deliver import DeliveryReport, deliver_due
+from jobs.deliver import DeliveryReport, SlackHealth, deliver_due
 from jobs.pacing import ChannelPacer
 from jobs.plan import plan_notices
 
@@ -22,9 +22,11 @@ class ScanReport:
     delivery: DeliveryReport
 
 
-def scan(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None) -> ScanReport:
+def scan(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None,
+         health: SlackHealth | None = None) -> ScanReport:
+    """Plans what is due, then delivers it; while Slack refuses the bot token (`health`) it only plans."""
     planned = plan_notices(engine=engine, now=now)
-    delivery = deliver_due(engine=engine, client=client, now=now, pacer=pacer)
+    delivery = deliver_due(engine=engine, client=client, now=now, pacer=pacer, health=health)
     if planned or delivery.sent or delivery.retrying or delivery.failed:
         logger.info("scan: %d planned, %d sent, %d to retry, %d failed", planned, len(delivery.sent),
                     len(delivery.retrying), len(delivery.failed))

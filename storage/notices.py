@@ -95,8 +95,11 @@ def claim_due_notices(*, session: Session, now: datetime, lease: timedelta, limi
             return claimed
 
 
-def root_ts(*, session: Session, token_id: str, expires_at: datetime) -> str | None:
-    """The ts of the first notice posted for this expiry: later stages thread under it."""
+def root_ts(*, session: Session, token_id: str, expires_at: datetime, channel: str | None = None) -> str | None:
+    """The ts of the first notice posted for this expiry (in `channel`, if given): later stages thread under it.
+
+    A notice moved to another channel (the token's channel was fixed) starts a thread there: a ts names a
+    message only in its own channel."""
     stmt = (
         select(Notice.ts)
         .where(Notice.token_id == token_id, Notice.expires_at == expires_at, col(Notice.ts).is_not(None))
@@ -104,6 +107,8 @@ def root_ts(*, session: Session, token_id: str, expires_at: datetime) -> str | N
         .order_by(Notice.id)
         .limit(1)
     )
+    if channel is not None:
+        stmt = stmt.where(Notice.channel == channel)
     return session.exec(stmt).first()
 
 
@@ -157,6 +162,26 @@ def release(*, session: Session, notice_id: int, next_attempt_at: datetime) -> b
                            next_attempt_at=next_attempt_at, claimed_until=None, attempts=Notice.attempts - 1)
 
 
+# --- a failure a person fixed ------------------------------------------------
+
+def retry_failed(*, session: Session, notice_id: int, channel: str) -> bool:
+    """Failed back to pending, due now and in `channel` (the token's current one), its attempts counted afresh."""
+    result = session.execute(
+        update(Notice).where(Notice.id == notice_id, Notice.state == NoticeState.FAILED)
+        .values(state=NoticeState.PENDING, channel=channel, attempts=0, next_attempt_at=None, claimed_until=None)
+    )
+    return result.rowcount == 1
+
+
+def supersede_failed(*, session: Session, notice_id: int, closed_at: datetime) -> bool:
+    """A failed notice a nearer stage has replaced: not worth posting any more."""
+    result = session.execute(
+        update(Notice).where(Notice.id == notice_id, Notice.state == NoticeState.FAILED)
+        .values(state=NoticeState.SUPERSEDED, closed_at=closed_at)
+    )
+    return result.rowcount == 1
+
+
 # --- reads ------------------------------------------------------------------
 
 def open_notices(*, session: Session, token_id: str) -> list[Notice]:
@@ -178,3 +203,22 @@ def open_notices_by_token(*, session: Session, token_ids: Sequence[str]) -> dict
 
 def failed_notices(*, session: Session) -> list[Notice]:
     return list(session.exec(select(Notice).where(Notice.state == NoticeState.FAILED).order_by(Notice.id)).all())
+
+
+def retryable_failures(*, session: Session, channel: str | None = None) -> list[tuple[Notice, Token]]:
+    """Failed notices about their token's current expiry, the token in service (and, if given, set to
+    `channel` now), each with its token; oldest first."""
+    stmt = (select(Notice, Token).join(Token, Token.id == Notice.token_id)
+            .where(Notice.state == NoticeState.FAILED, Notice.expires_at == Token.expires_at,
+                   col(Token.retired).is_(False))
+            .order_by(Notice.id))
+    if channel is not None:
+        stmt = stmt.where(Token.channel == channel)
+    return [(notice, token) for notice, token in session.exec(stmt).all()]
+
+
+def newest_notice_id(*, session: Session, token_id: str, expires_at: datetime) -> int | None:
+    """The id of the token's latest notice for this expiry that was not replaced (any other state)."""
+    stmt = select(func.max(Notice.id)).where(Notice.token_id == token_id, Notice.expires_at == expires_at,
+                                             Notice.state != NoticeState.SUPERSEDED)
+    return session.exec(stmt).first()

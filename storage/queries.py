@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, or_, text, update
 from sqlmodel import Session, col, select
 
 from storage.models import Account, Kind, Notice, NoticeState, Token, TokenAccount
@@ -277,12 +277,73 @@ def bump_token_version(*, session: Session, token_id: str, expected_version: int
     return result.rowcount == 1
 
 
-def reencrypt_secrets(*, session: Session, rotate: Callable[[str, str], str]) -> int:
-    """Replaces every stored secret with rotate(ciphertext, token_id), rows locked; returns how many."""
+def reencrypt_secrets(*, session: Session, rotate: Callable[[str, str], str], key_id: str | None) -> int:
+    """Replaces every stored secret with rotate(ciphertext, token_id), rows locked, and records `key_id` (the key
+    rotate() encrypts with) beside each; returns how many."""
     count = 0
     stmt = select(Token).where(col(Token.secret_encrypted).is_not(None)).order_by(Token.id).with_for_update()
     for token in session.exec(stmt):
         token.secret_encrypted = rotate(token.secret_encrypted, token.id)
+        token.secret_key_id = key_id
         session.add(token)
         count += 1
     return count
+
+
+# --- which keys the stored secrets need (start-up checks) ----------------------
+
+# Each distinct key id by one seek on ix_token_secret_key_id (a loose index scan; neither SQLite nor PostgreSQL
+# does one for SELECT DISTINCT, which would read every index entry): cost follows the number of keys ever used,
+# not the number of tokens.
+_DISTINCT_KEY_IDS = text("""
+WITH RECURSIVE ids(k) AS (
+    SELECT (SELECT MIN(secret_key_id) FROM token WHERE secret_key_id > '' AND secret_encrypted IS NOT NULL)
+    UNION ALL
+    SELECT (SELECT MIN(secret_key_id) FROM token WHERE secret_key_id > ids.k AND secret_encrypted IS NOT NULL)
+    FROM ids WHERE ids.k IS NOT NULL
+)
+SELECT k FROM ids WHERE k IS NOT NULL
+""")
+
+
+def secret_key_ids(*, session: Session) -> list[str]:
+    """The distinct key ids of the stored secrets (secrets stored before key ids existed have none)."""
+    return [row[0] for row in session.execute(_DISTINCT_KEY_IDS)]
+
+
+def secrets_under(*, session: Session, key_ids: Sequence[str]) -> tuple[int, str | None]:
+    """How many stored secrets carry one of `key_ids`, and the first such token's id."""
+    where = (col(Token.secret_key_id).in_(list(key_ids)), col(Token.secret_encrypted).is_not(None))
+    count = session.exec(select(func.count()).select_from(Token).where(*where)).one()
+    return count, session.exec(select(func.min(Token.id)).where(*where)).one()
+
+
+def sample_secrets(*, session: Session, key_id: str, limit: int) -> list[tuple[str, str]]:
+    """A few (token id, ciphertext) stored under `key_id`, in index order (no sort of all of them)."""
+    stmt = (select(Token.id, Token.secret_encrypted)
+            .where(Token.secret_key_id == key_id, col(Token.secret_encrypted).is_not(None)).limit(limit))
+    return [(token_id, secret) for token_id, secret in session.exec(stmt)]
+
+
+def secrets_without_key_id(*, session: Session, batch: int = 1000) -> Iterator[tuple[str, str]]:
+    """(token id, ciphertext) of every secret stored before key ids existed, streamed. The set only shrinks:
+    renewals and `rotate-keys` record the key id."""
+    legacy = col(Token.secret_key_id).is_(None)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's statistics hold no share of NULLs: after ANALYZE it takes "IS NULL" to match as many rows as
+        # an average key id and scans the table. Say it is rare, so it seeks ix_token_secret_key_id instead.
+        legacy = func.likelihood(legacy, literal_column("0.000001"))
+    stmt = (select(Token.id, Token.secret_encrypted).where(legacy, col(Token.secret_encrypted).is_not(None))
+            .execution_options(yield_per=batch))
+    yield from session.exec(stmt)
+
+
+def has_secrets(*, session: Session) -> bool:
+    """Whether any token holds a secret (one probe of the partial index ix_token_secret)."""
+    # ORDER BY id: what makes SQLite read the partial index (a plain scan would read every secretless token first).
+    stmt = select(Token.id).where(col(Token.secret_encrypted).is_not(None)).order_by(Token.id).limit(1)
+    return session.exec(stmt).first() is not None
+
+
+def count_secrets(*, session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Token).where(col(Token.secret_encrypted).is_not(None))).one()

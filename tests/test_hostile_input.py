@@ -74,6 +74,12 @@ def tried(name: str) -> int:
 
 
 @pytest.fixture(autouse=True)
+def _no_rate_limit(monkeypatch):
+    # Fuzzing floods the bot from a few users on purpose; replays are still dropped (handlers/replay.py).
+    monkeypatch.setattr("handlers.replay.PER_MINUTE", None)
+
+
+@pytest.fixture(autouse=True)
 def _inputs_per_test(record_property):
     before = sum(TRIED.values())
     yield

@@ -32,7 +32,11 @@ EXPECTED_BOT_SCOPES = {
     "users:read",  # users.info: guests and Slack Connect users act only where named
     "channels:read",  # conversations.members / users.conversations: tokens without owners, public channels
     "groups:read",  # the same, private channels
+    "channels:join",  # conversations.join: a public channel that answered not_in_channel
+    "im:write",  # conversations.open: a direct message to a token's owners when its channel is not found
 }
+# Exactly the events renewbot listens to.
+EXPECTED_BOT_EVENTS = ["member_joined_channel"]  # the bot added to a channel: post what failed there
 
 EVENTS_PATH = "/slack/events"
 
@@ -101,8 +105,13 @@ def test_interactivity_uses_the_same_endpoint(manifest):
     )
     assert interactivity["request_url"] == command_url
     assert interactivity["request_url"].endswith(EVENTS_PATH)
-    # The bot listens to no events.
-    assert "event_subscriptions" not in settings
+
+
+def test_events_are_exactly_what_the_bot_listens_to_on_the_same_endpoint(manifest):
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
+    assert events["bot_events"] == EXPECTED_BOT_EVENTS
+    assert not events.get("user_events")
 
 
 def test_bot_scopes_are_exactly_what_the_bot_needs(manifest):

@@ -27,7 +27,9 @@ def test_failed_notices_show_with_their_reason(engine, slack):
         status = collect(session=s, now=NOW)
     data = status.to_json()
     by_id = {t["id"]: t for t in data["tokens"]}
-    assert by_id["gone"]["failed_notices"] == [{"id": 1, "stage": "3d", "error": "channel_not_found"}]
+    (failed,) = by_id["gone"]["failed_notices"]
+    assert {k: failed[k] for k in ("id", "stage", "error")} == {"id": 1, "stage": "3d", "error": "channel_not_found"}
+    assert "invite @renewbot" in failed["fix"].lower() or "channel id" in failed["fix"].lower()
     assert by_id["gone"]["open_notice"] is None
     assert by_id["fine"]["stage"] == "30d" and by_id["fine"]["open_notice"]["state"] == "sent"
     assert by_id["later"]["stage"] == "ok" and by_id["later"]["open_notice"] is None

@@ -72,6 +72,10 @@ def _audit_args(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--csv", action="store_true", help="CSV with a header row, one row a renewal")
 
 
+def _retry_failed_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", metavar="C", help="only the notices of tokens whose channel is C")
+
+
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the Slack app and the scheduler (the default)",
                      lambda i: commands.cmd_serve(settings=i.settings, deps=i.deps),
@@ -96,6 +100,9 @@ COMMANDS: dict[str, Command] = {
     "audit": Command("every renewal: who, when, old -> new expiry, account changes (text, --json or --csv)",
                      lambda i: commands.cmd_audit(token_id=i.args.token, as_json=i.args.json, as_csv=i.args.csv,
                                                   deps=i.deps), _audit_args),
+    "retry-failed": Command("re-queue failed notices, in their token's current channel, once the cause is fixed",
+                            lambda i: commands.cmd_retry_failed(channel=i.args.channel, deps=i.deps),
+                            _retry_failed_args),
 }
 DEFAULT_COMMAND = "serve"
 

@@ -16,6 +16,7 @@ from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.slack_client import make_client
 from renewbot.usecases import audit, demo
+from renewbot.usecases.failures import requeue_failed
 from renewbot.usecases.importing import import_file
 from renewbot.usecases.keys import check_keys, rotate_keys
 from renewbot.usecases.retire import retire
@@ -129,4 +130,14 @@ def cmd_audit(*, token_id: str | None, as_json: bool, as_csv: bool, deps: Deps) 
         sys.stdout.write(audit.render_csv(entries))
     else:
         print(audit.render_text(entries))
+    return 0
+
+
+def cmd_retry_failed(*, channel: str | None, deps: Deps) -> int:
+    """Failed notices back in the queue, in their token's current channel: for after the cause was fixed."""
+    with session_scope(deps.engine) as session:
+        retried = requeue_failed(session=session, now=deps.clock(), channel=channel)
+    where = f" for {channel}" if channel else ""
+    print(f"retry-failed: re-queued {len(retried)} failed notice(s){where}; "
+          "`renewbot serve` posts them within a minute, or run `renewbot scan`")
     return 0

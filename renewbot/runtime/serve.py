@@ -10,7 +10,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from handlers import register_all
-from jobs.deliver import deliver_due
+from jobs.deliver import SlackHealth, deliver_due
 from jobs.pacing import ChannelPacer
 from jobs.scan import scan
 from jobs.scheduler import build_scheduler
@@ -50,9 +50,11 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
     app = build_app(settings, deps)
     check_slack(app)
     pacer = ChannelPacer()  # one per process: both jobs post into the same channels
+    health = SlackHealth()  # one per process: a refused bot token pauses both jobs and turns /healthz 503
     scheduler = build_scheduler(
-        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
-        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer),
+        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health),
+        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer,
+                                    health=health),
         interval_minutes=settings.scan_interval_minutes, clock=deps.clock,
     )
     stop = threading.Event()
@@ -61,7 +63,7 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
         if settings.socket_mode:
             _serve_socket_mode(app, settings, stop)
         else:
-            _serve_http(app, settings, deps, host, stop)
+            _serve_http(app, settings, deps, host, stop, health)
     finally:
         logger.info("shutting down: stopping the scheduler")
         scheduler.shutdown(wait=True)
@@ -91,10 +93,12 @@ def waitress_options(settings: Settings) -> dict:
     )
 
 
-def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event) -> None:
+def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event,
+                health: SlackHealth) -> None:
     from waitress.server import create_server
 
-    wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes)
+    wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes,
+                         slack_health=health)
     server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:

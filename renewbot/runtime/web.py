@@ -13,6 +13,7 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
+from handlers.replay import ReplayGuard
 from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
 from storage.db import ping
 
@@ -40,9 +41,20 @@ def _readable(body: bytes, content_type: str) -> bool:
         return False
 
 
-def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+def _ack_only(start_response) -> list[bytes]:
+    """What Slack gets for a request that is dropped: an acknowledgement, and nothing done."""
+    start_response("200 OK", [("Content-Length", "0")])
+    return [b""]
+
+
+def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                  slack_health=None, guard: ReplayGuard | None = None):
+    """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why.
+    `guard` drops replays of a signed request (valid for 5 minutes) and floods by one person, shared by replicas
+    through the database; by default a ReplayGuard on `engine`."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
     verifier = SignatureVerifier(signing_secret)
+    guard = guard or ReplayGuard(engine)
 
     def events(environ, start_response):
         raw_length = environ.get("CONTENT_LENGTH") or "0"
@@ -59,6 +71,8 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
             return _respond(start_response, "401 Unauthorized", {"error": "invalid request signature"})
         if not _readable(body, environ.get("CONTENT_TYPE", "")):
             return _respond(start_response, "400 Bad Request", {"error": "unreadable request body"})
+        if not guard.admit(body, signature):
+            return _ack_only(start_response)
         environ["wsgi.input"] = io.BytesIO(body)
         return slack(environ, start_response)
 
@@ -72,6 +86,9 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
                 logger.warning("healthz: database unreachable (%s)", type(exc).__name__)
                 status = "503 Service Unavailable"
                 body = {"ok": False, "database": f"unreachable: {type(exc).__name__}"}
+            refused = slack_health.refused if slack_health is not None else None
+            if refused:  # a person must fix the token; an outage (5xx, timeouts) never sets this
+                status, body = "503 Service Unavailable", {**body, "ok": False, "slack": refused}
             return _respond(start_response, status, body)
         if path == EVENTS_PATH and method == "POST":
             return events(environ, start_response)

@@ -56,7 +56,8 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
             break
     won = queries.bump_token_version(
         session=session, token_id=token.id, expected_version=submission.version,
-        secret_encrypted=box.encrypt(submission.secret), expires_at=submission.new_expiry,
+        secret_encrypted=box.encrypt(submission.secret), secret_key_id=box.current_key_id,
+        expires_at=submission.new_expiry,
         notify_from=notify_from(submission.new_expiry, token.notify_days or kind_ladder),
     )
     if not won:

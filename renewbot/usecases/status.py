@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from renewbot.domain.thresholds import days_left
+from renewbot.usecases.failures import fix_for
 from renewbot.usecases.kinds import ladders, token_stage
 from storage import notices, queries
 from storage.models import Account, Notice, Token
@@ -41,14 +42,16 @@ class OpenNotice(_FlatRecord):
 
 @dataclass(frozen=True)
 class FailedNotice(_FlatRecord):
-    """A notice Slack refused for good, about the token's current expiry."""
+    """A notice Slack refused, about the token's current expiry, with what a person does about it."""
     id: int
     stage: str
     error: str | None
+    fix: str  # one line; added after the others, so the earlier keys keep their order
 
     @classmethod
     def of(cls, notice: Notice) -> FailedNotice:
-        return cls(id=notice.id, stage=notice.stage, error=notice.last_error)
+        return cls(id=notice.id, stage=notice.stage, error=notice.last_error,
+                   fix=fix_for(notice.last_error, notice.channel))
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ def render_text(status: Status) -> str:
         if t.failed_notices:
             notice += f" (failed: {t.failed_notices[-1].error})"
         lines.append(f"{t.id[:30]:<30} {t.kind:<14} {t.expires_at.isoformat()[:10]}  {t.stage:<9} {notice}")
+        if t.failed_notices:
+            lines.append(f"{'':<30} fix: {t.failed_notices[-1].fix}")
     lines.append("")
     lines.append("ACCOUNT                        ENABLED  FETCH ORDERS")
     for a in status.accounts:

@@ -207,6 +207,10 @@ class SlackStandin:
             self._buckets: dict[str, tuple[float, float]] = {}
             self.rate_limited = 0
             self.missing_channels: set[str] = set()  # posting there answers channel_not_found
+            # Public channels the bot is not in: posting answers not_in_channel until conversations.join.
+            self.outside_channels: set[str] = set()
+            self.archived_channels: set[str] = set()  # posting or joining there answers is_archived
+            self.ims: dict[str, str] = {}  # conversations.open: user id -> its direct message channel id
             self.throttled_channels: dict[str, int] = {}  # posting there answers 429 with this Retry-After
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
@@ -299,6 +303,12 @@ class SlackStandin:
         channel = p.get("channel")
         if not channel or channel in self.missing_channels:
             return _err("channel_not_found")
+        if channel.startswith("D") and channel not in self.ims.values():
+            return _err("channel_not_found")  # a direct message channel is opened first (conversations.open)
+        if channel in self.archived_channels:
+            return _err("is_archived")
+        if channel in self.outside_channels:
+            return _err("not_in_channel")
         if not (p.get("text") or p.get("blocks") or p.get("attachments")):
             return _err("no_text")
         msg = {"type": "message", "ts": self._next_ts(), "text": p.get("text", ""), "blocks": p.get("blocks"),
@@ -393,6 +403,29 @@ class SlackStandin:
     def _api_usergroups_users_list(self, p: dict) -> dict:
         users = self.usergroups.get(p.get("usergroup"))
         return _err("no_such_subteam") if users is None else {"ok": True, "users": list(users)}
+
+    def _api_conversations_join(self, p: dict) -> dict:
+        channel = p.get("channel")
+        if not channel or channel in self.missing_channels:
+            return _err("channel_not_found")
+        if channel in self.archived_channels:
+            return _err("is_archived")
+        if not channel.startswith("C"):
+            return _err("method_not_supported_for_channel_type")  # only public channels can be joined
+        self.outside_channels.discard(channel)
+        return {"ok": True, "channel": {"id": channel, "is_channel": True, "is_member": True}}
+
+    def _api_conversations_open(self, p: dict) -> dict:
+        users = str(p.get("users") or "").split(",")
+        if len(users) != 1 or self._user(users[0]) is None:
+            return _err("user_not_found")
+        im = self.ims.setdefault(users[0], f"D{users[0][1:]}")
+        return {"ok": True, "channel": {"id": im}}
+
+    def dms_to(self, user_id: str) -> list[dict]:
+        """The direct messages the bot sent to this user (after conversations.open)."""
+        im = self.ims.get(user_id)
+        return [] if im is None else list(self.messages.get(im, []))
 
     def _api_conversations_history(self, p: dict) -> dict:
         channel = p.get("channel")
