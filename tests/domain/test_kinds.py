@@ -1,0 +1,189 @@
+"""renewbot/domain/kinds.py: the built-in kinds word for word, and how a kind judges a pasted secret.
+
+The steps and reminders are what a person follows at the provider, so they are pinned exactly: a
+changed or emptied step is noticed (see docs/mutation.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+
+from renewbot.domain import kinds
+from renewbot.domain.kinds import APP, BUILTIN_KINDS, MAX_SECRET, Kind, resolve
+
+TODAY = date(2026, 11, 26)
+UUID = "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+
+SP_API_STEPS = (
+    "*Log out of every Amazon seller account first*, so you authorise the right one.",
+    "In Seller Central, open *Apps and Services → Manage Your Apps* and choose *Authorize* on {app}.",
+    "Confirm the consent page; Amazon issues a new refresh token (it starts with `Atzr|`). Copy it.",
+    "Press *Renew* on this notice, paste it, and keep the suggested expiry (authorisations last 365 days).",
+    "Keep the accounts ticked to re-enable them, set *Don't fetch orders* as your team wants, and submit.",
+    "renewbot replies here with the old and new expiry once it is stored.",
+)
+LWA_STEPS = (
+    "In Solution Provider Portal (or Developer Central), open {app} and choose *Rotate secret* under its "
+    "Login with Amazon credentials.",
+    "Copy the new client secret (it starts with `amzn1.oa2-cs.v1.`). The old one keeps working for a short "
+    "grace period, so do the next steps straight away.",
+    "Press *Renew* on this notice, paste the new secret, and keep the suggested expiry (180 days).",
+    "Update every system that signs in with this app's client secret, then check an API call succeeds.",
+)
+MWS_STEPS = (
+    "*Log out of every Amazon seller account first* (all of them, in every browser tab): Amazon renews "
+    "the token for whichever account is signed in.",
+    "Open the marketplace account's settings (the *Open settings* button) and choose *Get MWS Token*, "
+    "then *Get Token*: this takes you to Amazon.",
+    "Sign in to Amazon Seller Central with *the seller account this token belongs to*; check it is the right one.",
+    "Go to *Manage Your Apps*. Several apps are listed; press *Renew* on {app}.",
+    "Copy the new auth token it shows (if it doesn't show, press *View* and copy it there). "
+    "It looks like `amzn.mws.` followed by a long ID.",
+    "Press *Renew* on this notice and paste the token into the form, with the new expiry date "
+    "(Amazon gives a year; the form suggests it).",
+    "In the same form, keep *Re-enable these accounts* ticked: a renewal can switch every Amazon account "
+    "off. Tick *Don't fetch orders* only for accounts that should not pull orders.",
+    "Submit. renewbot stores the token encrypted, re-enables the accounts, and replies here with the old "
+    "and new expiry so you can see the date moved.",
+)
+GENERIC_STEPS = (
+    "Create a new credential with the provider ({app}).",
+    "Press *Renew* on this notice, paste the new value and its expiry date, and submit.",
+    "Revoke the old credential at the provider once the new one works.",
+)
+
+
+def fields(kind: Kind) -> dict:
+    return {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "_compiled"}
+
+
+def test_constants():
+    assert MAX_SECRET == 3000
+    assert APP == "{app}"
+
+
+def test_the_builtin_kinds_in_order():
+    assert list(BUILTIN_KINDS) == ["amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic"]
+    assert all(k.id == key for key, k in BUILTIN_KINDS.items())
+
+
+def test_sp_api_exactly():
+    assert fields(BUILTIN_KINDS["amazon-sp-api"]) == {
+        "id": "amazon-sp-api", "label": "Amazon SP-API authorization", "pattern": r"(?s)Atzr\|.*",
+        "pattern_message": "An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
+                           "not the access token.",
+        "lifetime_days": 365, "notify_days": None, "steps": SP_API_STEPS,
+        "reminder": "Re-authorise {app} in Seller Central, then paste the new refresh token.",
+        "placeholder": "Atzr|…", "legacy": False}
+
+
+def test_lwa_client_secret_exactly():
+    assert fields(BUILTIN_KINDS["amazon-lwa-client-secret"]) == {
+        "id": "amazon-lwa-client-secret", "label": "Amazon LWA client secret",
+        "pattern": r"(?s)amzn1\.oa2-cs\.v1\..+",
+        "pattern_message": "An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "
+                           "not the client id.",
+        "lifetime_days": 180, "notify_days": None, "steps": LWA_STEPS,
+        "reminder": "Rotate the client secret of {app} first, then paste the new secret.",
+        "placeholder": "amzn1.oa2-cs.v1.…", "legacy": False}
+
+
+def test_mws_exactly():
+    assert fields(BUILTIN_KINDS["amazon-mws"]) == {
+        "id": "amazon-mws", "label": "Amazon MWS auth token (legacy)",
+        "pattern": r"(?i)amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "pattern_message": "An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; "
+                           "check you copied all of it.",
+        "lifetime_days": 365, "notify_days": None, "steps": MWS_STEPS,
+        "reminder": "Before you start: log out of all Amazon seller accounts, then renew {app} in Manage Your Apps.",
+        "placeholder": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "legacy": True}
+
+
+def test_generic_exactly_and_the_defaults_of_a_kind():
+    assert fields(BUILTIN_KINDS["generic"]) == {
+        "id": "generic", "label": "credential", "pattern": None, "pattern_message": None,
+        "lifetime_days": None, "notify_days": None, "steps": GENERIC_STEPS,
+        "reminder": "Create the new credential with its provider first, then paste it here.",
+        "placeholder": "the new secret, no spaces", "legacy": False}
+    assert fields(Kind(id="k", label="K")) == {
+        "id": "k", "label": "K", "pattern": None, "pattern_message": None, "lifetime_days": None,
+        "notify_days": None, "steps": (),
+        "reminder": "Create the new credential with its provider first, then paste it here.",
+        "placeholder": "the new secret, no spaces", "legacy": False}
+
+
+# --- judging a pasted secret ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind_id, secret", [
+    ("amazon-sp-api", "Atzr|IwEBIabc"),
+    ("amazon-sp-api", "Atzr|"),
+    ("amazon-sp-api", "Atzr|line one\nline two"),
+    ("amazon-lwa-client-secret", "amzn1.oa2-cs.v1.abc123"),
+    ("amazon-lwa-client-secret", "amzn1.oa2-cs.v1.a\nb"),
+    ("amazon-mws", f"amzn.mws.{UUID}"),
+    ("amazon-mws", f"AMZN.MWS.{UUID.upper()}"),
+    ("generic", "anything at all"),
+    ("generic", ""),
+])
+def test_a_secret_of_the_kind_has_no_mismatch(kind_id, secret):
+    assert BUILTIN_KINDS[kind_id].mismatch(secret) is None
+
+
+@pytest.mark.parametrize("kind_id, secret", [
+    ("amazon-sp-api", "Atza|IwEBIabc"),  # an access token
+    ("amazon-sp-api", " Atzr|IwEBIabc"),
+    ("amazon-lwa-client-secret", "amzn1.oa2-cs.v1."),  # nothing after the prefix
+    ("amazon-lwa-client-secret", "amzn1.application-oa2-client.abc"),  # the client id
+    ("amazon-lwa-client-secret", "amzn1xoa2-cs.v1.abc"),
+    ("amazon-mws", f"amzn.mws.{UUID}x"),
+    ("amazon-mws", f"amzn.mws.{UUID[:-1]}"),
+    ("amazon-mws", f"amznxmws.{UUID}"),
+])
+def test_a_secret_of_another_shape_gets_the_kinds_message(kind_id, secret):
+    kind = BUILTIN_KINDS[kind_id]
+    assert kind.mismatch(secret) == kind.pattern_message
+
+
+def test_a_kind_without_its_own_message_names_its_label():
+    kind = Kind(id="ship", label="carrier API key", pattern=r"sk_[a-z]+")
+    assert kind.mismatch("sk_abc") is None
+    assert kind.mismatch("sk_abc1") == "That does not look like a carrier API key: check you copied all of it."
+    assert Kind(id="x", label="X", pattern=r"a+", pattern_message="Only a's.").mismatch("b") == "Only a's."
+
+
+def test_the_pattern_is_compiled_once_and_not_compared():
+    kind = Kind(id="ship", label="carrier API key", pattern=r"sk_[a-z]+")
+    assert kind._compiled is not None and kind._compiled.pattern == r"sk_[a-z]+"
+    assert Kind(id="x", label="X")._compiled is None
+    assert kind == Kind(id="ship", label="carrier API key", pattern=r"sk_[a-z]+")
+    assert "_compiled" not in repr(kind)
+
+
+def test_suggested_expiry():
+    assert BUILTIN_KINDS["amazon-mws"].suggested_expiry(TODAY) == date(2027, 11, 26)
+    assert BUILTIN_KINDS["amazon-lwa-client-secret"].suggested_expiry(TODAY) == date(2027, 5, 25)
+    assert BUILTIN_KINDS["generic"].suggested_expiry(TODAY) is None
+    assert Kind(id="k", label="K", lifetime_days=0).suggested_expiry(TODAY) == TODAY
+
+
+def test_a_kind_is_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BUILTIN_KINDS["generic"].label = "changed"  # type: ignore[misc]
+
+
+# --- resolving a kind id ---------------------------------------------------------------------------
+
+def test_resolve_prefers_the_builtin_kind():
+    team = {"amazon-mws": Kind(id="amazon-mws", label="ours"), "ship": Kind(id="ship", label="Ship key")}
+    assert resolve("amazon-mws", team) is BUILTIN_KINDS["amazon-mws"]
+    assert resolve("amazon-mws") is BUILTIN_KINDS["amazon-mws"]
+    assert resolve("ship", team) is team["ship"]
+
+
+def test_an_unknown_kind_reads_as_a_plain_credential_of_that_name():
+    for custom in (None, {}, {"other": Kind(id="other", label="Other")}):
+        assert resolve("ship", custom) == Kind(id="ship", label="ship", steps=GENERIC_STEPS)
+    assert resolve("ship").steps is kinds._GENERIC_STEPS
