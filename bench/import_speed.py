@@ -42,8 +42,9 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench import scan_cost
 from bench.common import ROOT, budget, elapsed_log, median, per_backend, sizes_and_backends, write_result
-from bench.scan_cost import migrate, pg_admin
+from bench.scan_cost import migrate
 
 NAME = "import_speed"
 DEFAULT_SIZES = (100_000, 1_000_000)
@@ -127,12 +128,7 @@ def write_file(path: Path, n: int, changed: bool = False) -> None:
 # --- databases ------------------------------------------------------------------------------------
 
 def pg_recreate(drop_only: bool = False) -> str:
-    conn, admin_url = pg_admin()
-    with conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {PG_DB}")
-    return admin_url.rsplit("/", 1)[0] + "/" + PG_DB
+    return scan_cost.pg_recreate(drop_only, name=PG_DB)
 
 
 def fresh_database(backend: str, workdir: Path) -> str:

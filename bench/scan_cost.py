@@ -166,13 +166,14 @@ def pg_admin():
     raise RuntimeError(f"PostgreSQL unavailable: {last}")
 
 
-def pg_recreate(drop_only: bool = False) -> str:
+def pg_recreate(drop_only: bool = False, *, name: str = PG_DB) -> str:
+    """Drops the benchmark's PostgreSQL database `name` (and makes it anew unless drop_only); returns its URL."""
     conn, admin_url = pg_admin()
     with conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if not drop_only:
-            conn.execute(f"CREATE DATABASE {PG_DB}")
-    return admin_url.rsplit("/", 1)[0] + "/" + PG_DB
+            conn.execute(f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def load_postgres(url: str, ds: dict) -> None:
