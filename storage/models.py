@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Column, Index, UniqueConstraint, false, text
+from sqlalchemy import JSON, Boolean, Column, Index, UniqueConstraint, false, text, true
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -40,6 +40,17 @@ class Account(SQLModel, table=True):
     fetch_orders: bool = True  # False is the guide's "Don't fetch orders"
     settings_url: str | None = None
     retired: bool = Field(default=False, sa_column=_retired())
+    # What the platform last reported (POST /api/v1/accounts/{id}/state): why it switched the account, and when.
+    state_reason: str | None = Field(default=None, max_length=300)
+    state_reported_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# Where renewals of a token are delivered (the import file's connectors:). `config` is the entry's other
+# fields as the type checked them; a signing secret is named by its environment variable, never stored.
+class Connector(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=200)
+    type: str = Field(max_length=60)
+    config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 # A credential that expires. The secret is only ever stored Fernet-encrypted.
@@ -66,6 +77,17 @@ class Token(SQLModel, table=True):
     secret_key_id: str | None = Field(default=None, max_length=16, index=True)
     version: int = 1
     retired: bool = Field(default=False, sa_column=_retired())
+    connector: str | None = Field(default=None, max_length=200)  # Connector.id its renewals go to
+    verify_url: str | None = None  # GET with the new secret as Bearer before a renewal is saved
+    # tls://host:port: the expiry is read from the certificate served there at every scan.
+    source: str | None = None
+    # False until a source was first read: expires_at and notify_from then hold UNKNOWN_EXPIRY (no notices).
+    expiry_known: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true(),
+                                                               default=True))
+    source_checked_at: datetime | None = Field(default=None, sa_column=_dt())  # the last read, good or bad
+    source_error: str | None = None  # why the last read failed; None after a good one
+    source_subject: str | None = None  # the certificate last seen there
+    source_issuer: str | None = None
 
 
 # Which accounts a token serves, in the import file's order.
@@ -127,6 +149,69 @@ class Renewal(SQLModel, table=True):
     new_expires_at: datetime = Field(sa_column=_dt(nullable=False))
     # [{"id", "name", "reenabled", "enabled", "fetch_orders"}], as set by this renewal
     accounts: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # How the new credential was checked before saving: "verified", "unverified: <why>", or None (nothing to check).
+    verification: str | None = None
+    # None: a person in Slack. "tls://host:port": seen renewed at its source, outside renewbot.
+    via: str | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # planned in the renewal's transaction, waiting (or to be retried after next_attempt_at)
+    SENDING = "sending"  # claimed by one process until claimed_until
+    DELIVERED = "delivered"  # the receiver took it: never sent again
+    FAILED = "failed"  # refused for good, or retried for 24 hours: a person must do it by hand
+    SUPERSEDED = "superseded"  # a newer renewal of the same token replaced it before it was delivered
+
+    @classmethod
+    def open(cls) -> tuple[DeliveryState, ...]:
+        return (cls.PENDING, cls.SENDING)
+
+
+# The connector outbox: one row per renewal and connector, planned in the renewal's transaction. The body
+# is built at send time from the encrypted token, so no secret is stored here. `delivery_id` is the
+# Renewbot-Delivery header: the same on every attempt.
+class Delivery(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_delivery_state_next", "state", "next_attempt_at"),
+        UniqueConstraint("renewal_id", "connector_id", name="uq_delivery_renewal_connector"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=64, unique=True)
+    renewal_id: int = Field(index=True)
+    token_id: str = Field(max_length=200, index=True)
+    connector_id: str = Field(max_length=200)
+    state: str = Field(default=DeliveryState.PENDING, max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
+    claimed_until: datetime | None = Field(default=None, sa_column=_dt())
+    give_up_at: datetime = Field(sa_column=_dt(nullable=False))  # retried until then, then failed
+    last_error: str | None = None
+    # [{"id", "ok", "error"}] as the receiver answered
+    result: list[dict] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_dt())
+    # Where the renewal was confirmed in Slack, to answer in the same thread (and edit the confirmation).
+    reply_channel: str | None = Field(default=None, max_length=40)
+    reply_thread_ts: str | None = None
+    confirmation_ts: str | None = None
+
+
+# "Done in the platform": who confirmed by hand that a renewal without a connector reached the platform.
+class PlatformConfirmation(SQLModel, table=True):
+    renewal_id: int = Field(primary_key=True)
+    confirmed_by: str
+    confirmed_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
+# Keys for the inbound API (/api/v1/..., /calendar.ics). Only a SHA-256 of the key is stored; the key is
+# printed once, at creation. Revoked keys stay, for the record.
+class ApiKey(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, index=True)  # unique among keys not revoked (checked on create)
+    key_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
 # Things that must happen at most once, across replicas: a Slack request already handled (replays), a

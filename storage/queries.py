@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, or_, text, update
 from sqlmodel import Session, col, select
 
-from storage.models import Account, Kind, Notice, NoticeState, Token, TokenAccount
+from storage.models import Account, Connector, Kind, Notice, NoticeState, Token, TokenAccount
 
 
 class Saved(Enum):
@@ -117,6 +117,14 @@ def account_ids_of(*, session: Session, token_id: str) -> list[str]:
 
 def account_ids(*, session: Session) -> set[str]:
     return set(session.exec(select(Account.id)).all())
+
+
+def connector_ids(*, session: Session) -> set[str]:
+    return set(session.exec(select(Connector.id)).all())
+
+
+def list_connectors(*, session: Session) -> Sequence[Connector]:
+    return session.exec(select(Connector).order_by(Connector.id)).all()
 
 
 def token_expiry(*, session: Session, token_id: str) -> datetime | None:

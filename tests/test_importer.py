@@ -117,12 +117,12 @@ def test_inventory_limits_and_fields():
     from renewbot.domain import inventory as inv
 
     assert (inv.MAX_TEXT, inv.MAX_STEP_TEXT, inv.MAX_STEPS, inv.MAX_PATTERN) == (200, 500, 20, 500)
-    assert inv.SECTIONS == ("kinds", "accounts", "tokens")
+    assert inv.SECTIONS == ("kinds", "connectors", "accounts", "tokens")
     assert sorted(inv.KIND_KEYS) == ["id", "label", "lifetime_days", "notify_days", "pattern", "pattern_message",
                                      "reminder", "steps"]
     assert sorted(inv.ACCOUNT_KEYS) == ["enabled", "fetch_orders", "id", "name", "retired", "settings_url"]
-    assert sorted(inv.TOKEN_KEYS) == ["accounts", "app_id", "channel", "expires_at", "id", "kind", "name",
-                                      "notify_days", "owners", "retired"]
+    assert sorted(inv.TOKEN_KEYS) == ["accounts", "app_id", "channel", "connector", "expires_at", "id", "kind",
+                                      "name", "notify_days", "owners", "retired", "source", "verify_url"]
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -180,7 +180,7 @@ def test_a_good_inventory_exactly():
     assert inv.tokens == {"t": {"id": "t", "kind": "ship", "name": "T", "channel": "C0123ALERTS",
                                 "app_id": "532089569783", "expires_at": datetime(2027, 1, 1, tzinfo=UTC),
                                 "owners": ["U0123OWNER", "*", "S0GROUP"], "accounts": ["b", "a"],
-                                "notify_days": [14, 3, 1], "retired": False}}
+                                "notify_days": [14, 3, 1], "retired": False, "connector": None, "verify_url": None, "source": None, "expiry_known": True}}
 
 
 def test_a_minimal_token_exactly():
@@ -188,7 +188,7 @@ def test_a_minimal_token_exactly():
     assert problems == []
     assert inv.tokens["t"] == {"id": "t", "kind": "generic", "name": "T", "channel": "C0123ALERTS", "app_id": None,
                                "expires_at": datetime(2027, 1, 1, tzinfo=UTC), "owners": [], "accounts": [],
-                               "notify_days": None}
+                               "notify_days": None, "connector": None, "verify_url": None, "source": None, "expiry_known": True}
 
 
 def test_where_names_the_entry_by_id_and_line():
@@ -406,8 +406,8 @@ def test_token_owners_must_be_ids_or_the_wildcard(owners):
     ({"channel": "C0123\n"}, "channel 'C0123\\n' is not valid (a Slack channel ID like C0123ABC)"),
     ({"channel": 5}, "channel must be text, not int (a Slack channel ID like C0123ABC)"),
     ({"app_id": 532089569783}, 'app_id must be text, not int (quote numbers: app_id: "532089569783")'),
-    ({"expires_at": _MISSING}, "expires_at is missing"),
-    ({"expires_at": None}, "expires_at is missing"),
+    ({"expires_at": _MISSING}, "expires_at is missing (optional only with a source: tls://host:port)"),
+    ({"expires_at": None}, "expires_at is missing (optional only with a source: tls://host:port)"),
     ({"expires_at": "soon"}, "expires_at: 'soon' is not a date (use YYYY-MM-DD or an ISO 8601 datetime)"),
     ({"expires_at": ["2027-01-01"]}, "expires_at: must be a date (YYYY-MM-DD) or an ISO 8601 datetime"),
 ])
@@ -452,7 +452,7 @@ def test_an_expiry_seen_before_with_a_problem_is_reported_again():
 @pytest.mark.parametrize("data", [None, [], "tokens", 3])
 def test_a_file_that_is_not_a_mapping(data):
     inv, problems = _check(data)
-    assert problems == ["the file must be a mapping with 'kinds', 'accounts' and/or 'tokens' lists"]
+    assert problems == ["the file must be a mapping with 'kinds', 'connectors', 'accounts' and/or 'tokens' lists"]
     assert inv == _check({})[0]
     assert (inv.kinds, inv.accounts, inv.tokens) == ({}, {}, {})
 
@@ -460,9 +460,9 @@ def test_a_file_that_is_not_a_mapping(data):
 def test_problems_come_in_section_order_whatever_the_files_order():
     data = {"zz": 1, "tokens": [_tok(colour=1)], "accounts": "a", 5: 2, "kinds": [_kind(steps=[])], "aa": None}
     assert _problems(data) == [
-        "top level: unknown section 'aa' (expected kinds, accounts and tokens)",
-        "top level: unknown section 'zz' (expected kinds, accounts and tokens)",
-        "top level: unknown section 5 (expected kinds, accounts and tokens)",
+        "top level: unknown section 'aa' (expected kinds, connectors, accounts and tokens)",
+        "top level: unknown section 'zz' (expected kinds, connectors, accounts and tokens)",
+        "top level: unknown section 5 (expected kinds, connectors, accounts and tokens)",
         "accounts: must be a list",
         STEPS_PROBLEM,
         f"{T0}: unknown field 'colour'",
@@ -485,7 +485,7 @@ def test_the_streaming_checker_reports_in_section_order():
     checker.not_a_list("accounts")
     checker.unknown_section("extra")
     inv, problems = checker.finish()
-    assert problems == ["top level: unknown section 'extra' (expected kinds, accounts and tokens)",
+    assert problems == ["top level: unknown section 'extra' (expected kinds, connectors, accounts and tokens)",
                         "accounts: must be a list"]
     assert list(inv.tokens) == ["t"] and inv.tokens["t"]["accounts"] == ["old", "a"]
 
@@ -688,7 +688,7 @@ def _set(key, value):
 BAD_ENTRIES = [
     pytest.param("tokens", 1, _set("accounts", ["amazon-uk", "amazon-fr"]), "unknown account 'amazon-fr'",
                  "amazon-eu-sp-api", id="unknown-account"),
-    pytest.param("tokens", 1, _delete("expires_at"), "expires_at is missing", "amazon-eu-sp-api", id="no-expiry"),
+    pytest.param("tokens", 1, _delete("expires_at"), "expires_at is missing (optional only with a source: tls://host:port)", "amazon-eu-sp-api", id="no-expiry"),
     pytest.param("tokens", 1, _set("expires_at", "next tuesday"), "expires_at", "amazon-eu-sp-api",
                  id="unparseable-expiry"),
     pytest.param("tokens", 1, _set("expires_at", "2027-02-30"), "expires_at", "amazon-eu-sp-api",

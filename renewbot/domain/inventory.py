@@ -7,24 +7,33 @@ so a person can fix a file in one pass.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from renewbot.domain.kinds import BUILTIN_KINDS
 from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, OWNER_WILDCARD, URL_RE
+from renewbot.domain.urls import secure_url_problem, tls_source
 
 MAX_TEXT = 200
 MAX_STEP_TEXT = 500
 MAX_STEPS = 20
 MAX_PATTERN = 500
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-SECTIONS = ("kinds", "accounts", "tokens")
+SECTIONS = ("kinds", "connectors", "accounts", "tokens")
 KIND_KEYS = {"id", "label", "pattern", "pattern_message", "lifetime_days", "notify_days", "steps", "reminder"}
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url", "retired"}
 TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days",
-              "retired"}
+              "retired", "connector", "verify_url", "source"}
+CONNECTOR_KEYS = {"id", "type"}  # the rest belong to the type, which checks them
+
+
+class ConnectorTypeCheck:
+    """What the checker needs of a connector type (renewbot.connectors.base.ConnectorType): its own fields' check."""
+
+    def check(self, config: Mapping[str, Any]) -> list[str]:  # pragma: no cover - a protocol
+        raise NotImplementedError
 
 
 
@@ -35,6 +44,7 @@ class Inventory:
     kinds: dict[str, dict]
     accounts: dict[str, dict]
     tokens: dict[str, dict]
+    connectors: dict[str, dict] = field(default_factory=dict)
 
 
 def parse_expiry(value: Any) -> datetime:
@@ -141,8 +151,13 @@ class InventoryChecker:
     entries rather than copied, which keeps a million tokens in memory affordable: treat the values as read-only.
     """
 
-    def __init__(self, *, known_accounts: set[str], known_kinds: set[str] = frozenset()) -> None:
+    def __init__(self, *, known_accounts: set[str], known_kinds: set[str] = frozenset(),
+                 known_connectors: set[str] = frozenset(),
+                 connector_types: Mapping[str, ConnectorTypeCheck] | None = None) -> None:
         self.kinds: dict[str, dict] = {}
+        self.connectors: dict[str, dict] = {}
+        self._connector_ids = set(known_connectors)
+        self._connector_types = dict(connector_types or {})
         self.accounts: dict[str, dict] = {}
         self.tokens: dict[str, dict] = {}
         self._unknown: list[Any] = []
@@ -153,7 +168,8 @@ class InventoryChecker:
         self._shared: dict[Any, Any] = {}
         self._moments: dict[Any, datetime] = {}
         self._ladders: dict[tuple[int, ...], list[int]] = {}
-        self._check = {"kinds": self._kind, "accounts": self._account, "tokens": self._token}
+        self._check = {"kinds": self._kind, "connectors": self._connector, "accounts": self._account,
+                       "tokens": self._token}
 
     def unknown_section(self, key: Any) -> None:
         self._unknown.append(key)
@@ -166,12 +182,12 @@ class InventoryChecker:
         self._check[section](self._checkers[section], index, item, line)
 
     def finish(self) -> tuple[Inventory, list[str]]:
-        problems = [f"top level: unknown section {key!r} (expected kinds, accounts and tokens)"
+        problems = [f"top level: unknown section {key!r} (expected kinds, connectors, accounts and tokens)"
                     for key in sorted(self._unknown, key=repr)]
         problems += [f"{section}: must be a list" for section in SECTIONS if section in self._not_lists]
         for section in SECTIONS:
             problems += self._checkers[section].resolved()
-        return Inventory(self.kinds, self.accounts, self.tokens), problems
+        return Inventory(self.kinds, self.accounts, self.tokens, self.connectors), problems
 
     def _same(self, value: Any) -> Any:
         return self._shared.setdefault(value, value)
@@ -218,6 +234,31 @@ class InventoryChecker:
                                  lifetime_days=lifetime, notify_days=ladder, steps=list(steps), reminder=reminder)
         self._kind_ids.add(ident)
 
+    def _connector(self, c: _Checker, index: int, raw: Any, line: int | None) -> None:
+        where = c.where("connectors", index, raw, line)
+        if not isinstance(raw, dict):
+            c.add(where, "each entry must be a mapping with id and type")
+            return
+        ident = c.text(where, raw, "id", required=True, pattern=ID_RE, hint=" (letters, digits, . _ : -, up to 150)")
+        kind = c.text(where, raw, "type", required=True)
+        config = {k: v for k, v in raw.items() if k not in CONNECTOR_KEYS}
+        if kind is not None:
+            checker = self._connector_types.get(kind)
+            if checker is None:
+                known = ", ".join(sorted(self._connector_types)) or "none installed"
+                c.add(where, f"unknown connector type {kind!r} (known: {known})")
+                kind = None
+            else:
+                for problem in checker.check(config):
+                    c.add(where, problem)
+        if ident is None or kind is None:
+            return
+        if ident in self.connectors:
+            c.add(where, f"duplicate connector id {ident!r}")
+            return
+        self.connectors[ident] = dict(id=ident, type=kind, config=config)
+        self._connector_ids.add(ident)
+
     def _account(self, c: _Checker, index: int, raw: Any, line: int | None) -> None:
         entry = c.entry("accounts", index, raw, line, ACCOUNT_KEYS, "id and name")
         if entry is None:
@@ -249,11 +290,24 @@ class InventoryChecker:
         channel = c.text(where, item, "channel", required=True, pattern=CHANNEL_RE,
                          hint=" (a Slack channel ID like C0123ABC)")
         app_id = c.text(where, item, "app_id", required=False, hint=' (quote numbers: app_id: "532089569783")')
+        source = item.get("source")
+        if source is not None and tls_source(source) is None:
+            c.add(where, f"source {str(source)[:80]!r} is not valid (tls://host:port, e.g. tls://shop.example:443)")
+            source = None
         expires = None
         if "expires_at" not in item or item["expires_at"] is None:
-            c.add(where, "expires_at is missing")
+            if "source" not in item:
+                c.add(where, "expires_at is missing (optional only with a source: tls://host:port)")
         else:
             expires = self._expiry(c, where, item["expires_at"])
+        connector = c.text(where, item, "connector", required=False, pattern=ID_RE)
+        if connector is not None and connector not in self._connector_ids:
+            c.later(where, lambda: None if connector in self._connector_ids else (
+                f"unknown connector {connector!r} (define it under connectors:)"))
+        verify_url = item.get("verify_url")
+        if verify_url is not None and (problem := secure_url_problem(verify_url, "verify_url")):
+            c.add(where, problem)
+            verify_url = None
         owners = item.get("owners", []) or []
         if not isinstance(owners, list) or not all(
                 isinstance(o, str) and (o == OWNER_WILDCARD or OWNER_RE.fullmatch(o)) for o in owners):
@@ -282,6 +336,9 @@ class InventoryChecker:
                                   app_id=app_id, expires_at=expires, owners=[same(o) for o in owners],
                                   accounts=[same(a) for a in dict.fromkeys(refs)],
                                   notify_days=None if days is None else self._ladders.setdefault(tuple(days), days),
+                                  connector=connector, verify_url=verify_url, source=source,
+                                  # None: a source will tell (the importer keeps a stored expiry, or waits)
+                                  expiry_known=expires is not None or source is None,
                                   **retired)
 
     def _expiry(self, c: _Checker, where: str, value: Any) -> datetime | None:
@@ -300,12 +357,15 @@ class InventoryChecker:
 
 
 def check_inventory(data: Any, lines: dict[str, list[int]], *, known_accounts: set[str],
-                    known_kinds: set[str] = frozenset()) -> tuple[Inventory, list[str]]:
+                    known_kinds: set[str] = frozenset(), known_connectors: set[str] = frozenset(),
+                    connector_types: Mapping[str, ConnectorTypeCheck] | None = None) -> tuple[Inventory, list[str]]:
     """The checked inventory and every problem found. `lines` gives each section's entry lines;
     `known_accounts` and `known_kinds` are those already stored, which tokens may name too."""
     if not isinstance(data, dict):
-        return Inventory({}, {}, {}), ["the file must be a mapping with 'kinds', 'accounts' and/or 'tokens' lists"]
-    checker = InventoryChecker(known_accounts=known_accounts, known_kinds=known_kinds)
+        return Inventory({}, {}, {}), ["the file must be a mapping with 'kinds', 'connectors', 'accounts' and/or "
+                                       "'tokens' lists"]
+    checker = InventoryChecker(known_accounts=known_accounts, known_kinds=known_kinds,
+                               known_connectors=known_connectors, connector_types=connector_types)
     for key in set(data) - set(SECTIONS):
         checker.unknown_section(key)
     raw = {section: data.get(section) or [] for section in SECTIONS}

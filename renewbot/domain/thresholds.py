@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_LADDER: tuple[int, ...] = (30, 14, 7, 3, 1)
 EXPIRED = "expired"
+# The stored expiry of a token whose source (tls://...) was not read yet: far enough away that no notice is
+# ever planned from it; `Token.expiry_known` is False meanwhile and every list says "unknown".
+UNKNOWN_EXPIRY = datetime(8999, 12, 31, tzinfo=UTC)
 OK = "ok"
 
 

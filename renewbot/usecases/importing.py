@@ -19,13 +19,14 @@ from typing import Any
 
 from sqlmodel import Session
 
+from renewbot.connectors.registry import connector_types
 from renewbot.domain.inventory import Inventory
-from renewbot.domain.thresholds import notify_from
+from renewbot.domain.thresholds import UNKNOWN_EXPIRY, notify_from
 from renewbot.errors import ImportFileError
 from renewbot.usecases.inventory_file import read_inventory
 from renewbot.usecases.kinds import team_kinds
 from storage import queries
-from storage.models import Account, Kind, Token
+from storage.models import Account, Connector, Kind, Token
 
 # An account's switches belong to renewals (and later the platform) once it exists: the file sets them once.
 ACCOUNT_FLAGS_ON_CREATE = ("enabled", "fetch_orders")
@@ -58,7 +59,9 @@ def _shown(value: Any) -> str:
 def check_file(path: Path, *, session: Session) -> Inventory:
     """Everything that is wrong with the file, at once; raises ImportFileError when anything is."""
     inventory, problems = read_inventory(path, known_accounts=queries.account_ids(session=session),
-                                         known_kinds=set(team_kinds(session=session)))
+                                         known_kinds=set(team_kinds(session=session)),
+                                         known_connectors=queries.connector_ids(session=session),
+                                         connector_types=connector_types())
     if problems:
         raise ImportFileError(str(path), problems)
     return inventory
@@ -73,6 +76,7 @@ def import_file(path: Path, *, session: Session, now: datetime, force_expiry: bo
     inventory = check_file(path, session=session)
     report = ImportReport()
     _save_rows(session, Kind, "kind", inventory.kinds, report)
+    _save_rows(session, Connector, "connector", inventory.connectors, report)
     _save_rows(session, Account, "account", inventory.accounts, report, on_create_only=ACCOUNT_FLAGS_ON_CREATE)
     ladders = {kind_id: kind.notify_days for kind_id, kind in team_kinds(session=session).items()}
     tokens = list(inventory.tokens)
@@ -110,7 +114,7 @@ def _save_rows(session: Session, model: Any, label: str, entries: dict[str, dict
 _DEFAULTS: dict[Any, dict] = {Account: {"retired": False},
                               Token: {"secret_encrypted": None, "version": 1, "retired": False}}
 _TOKEN_COLUMNS = ["id", "kind", "name", "channel", "app_id", "expires_at", "owners", "notify_days", "retired",
-                  "notify_from", "version"]
+                  "notify_from", "version", "connector", "verify_url", "source", "expiry_known"]
 
 
 def _saved(changes: dict) -> queries.Save:
@@ -130,7 +134,12 @@ def _import_tokens(session: Session, entries: list[dict], kind_ladders: dict, re
         values = {k: v for k, v in entry.items() if k != "accounts"}
         row = stored.get(ident)
         expiry = row["expires_at"] if row is not None else None
-        if expiry is not None and values["expires_at"] < expiry and not force_expiry:
+        if values["expires_at"] is None:
+            # A token read from its source with no date in the file: what the source last said stands, or,
+            # for a new token, "unknown" until the first scan reads it (import never touches the network).
+            values["expires_at"] = expiry if row is not None else UNKNOWN_EXPIRY
+            values["expiry_known"] = row["expiry_known"] if row is not None else False
+        elif expiry is not None and values["expires_at"] < expiry and not force_expiry:
             # Renewed since the file was written: the later stored date stands.
             report.changes.append(f"{what}: expires_at {values['expires_at']:%Y-%m-%d} in the file is earlier than "
                                   f"the stored {expiry:%Y-%m-%d}: kept the stored date (--force-expiry overrides)")

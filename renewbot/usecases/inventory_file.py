@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -349,14 +349,19 @@ def _item_lines(root_node: Any, section: str) -> list[int]:
     return []
 
 
-def read_inventory(path: Path, *, known_accounts: set[str], known_kinds: set[str]) -> tuple[Inventory, list[str]]:
+def read_inventory(path: Path, *, known_accounts: set[str], known_kinds: set[str],
+                   known_connectors: set[str] = frozenset(),
+                   connector_types: Mapping[str, Any] | None = None) -> tuple[Inventory, list[str]]:
     """The checked inventory in the file and every problem in it; an unreadable file raises ImportFileError.
 
-    `known_*` are the ids already stored, which the file's tokens may name too."""
+    `known_*` are the ids already stored, which the file's tokens may name too; `connector_types` check
+    the `connectors:` entries' own fields."""
     _readable(path)
-    checker = InventoryChecker(known_accounts=known_accounts, known_kinds=known_kinds)
+    known = dict(known_accounts=known_accounts, known_kinds=known_kinds, known_connectors=known_connectors,
+                 connector_types=connector_types)
+    checker = InventoryChecker(**known)
     if _read(path, checker):
         return checker.finish()
     data, node = _load(path)
     lines = {section: _item_lines(node, section) for section in SECTIONS}
-    return check_inventory(data, lines, known_accounts=known_accounts, known_kinds=known_kinds)
+    return check_inventory(data, lines, **known)
