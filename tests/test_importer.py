@@ -113,6 +113,10 @@ A0 = "accounts[0] (id 'a')"
 K0 = "kinds[0] (id 'ship')"
 
 
+# What a token entry holds when the file gives no connector, verify_url or source.
+NEW_TOKEN_FIELDS = {"connector": None, "verify_url": None, "source": None, "expiry_known": True}
+
+
 def test_inventory_limits_and_fields():
     from renewbot.domain import inventory as inv
 
@@ -180,7 +184,7 @@ def test_a_good_inventory_exactly():
     assert inv.tokens == {"t": {"id": "t", "kind": "ship", "name": "T", "channel": "C0123ALERTS",
                                 "app_id": "532089569783", "expires_at": datetime(2027, 1, 1, tzinfo=UTC),
                                 "owners": ["U0123OWNER", "*", "S0GROUP"], "accounts": ["b", "a"],
-                                "notify_days": [14, 3, 1], "retired": False, "connector": None, "verify_url": None, "source": None, "expiry_known": True}}
+                                "notify_days": [14, 3, 1], "retired": False, **NEW_TOKEN_FIELDS}}
 
 
 def test_a_minimal_token_exactly():
@@ -188,7 +192,7 @@ def test_a_minimal_token_exactly():
     assert problems == []
     assert inv.tokens["t"] == {"id": "t", "kind": "generic", "name": "T", "channel": "C0123ALERTS", "app_id": None,
                                "expires_at": datetime(2027, 1, 1, tzinfo=UTC), "owners": [], "accounts": [],
-                               "notify_days": None, "connector": None, "verify_url": None, "source": None, "expiry_known": True}
+                               "notify_days": None, **NEW_TOKEN_FIELDS}
 
 
 def test_where_names_the_entry_by_id_and_line():
@@ -688,7 +692,8 @@ def _set(key, value):
 BAD_ENTRIES = [
     pytest.param("tokens", 1, _set("accounts", ["amazon-uk", "amazon-fr"]), "unknown account 'amazon-fr'",
                  "amazon-eu-sp-api", id="unknown-account"),
-    pytest.param("tokens", 1, _delete("expires_at"), "expires_at is missing (optional only with a source: tls://host:port)", "amazon-eu-sp-api", id="no-expiry"),
+    pytest.param("tokens", 1, _delete("expires_at"), "expires_at is missing (optional only with a source: "
+                 "tls://host:port)", "amazon-eu-sp-api", id="no-expiry"),
     pytest.param("tokens", 1, _set("expires_at", "next tuesday"), "expires_at", "amazon-eu-sp-api",
                  id="unparseable-expiry"),
     pytest.param("tokens", 1, _set("expires_at", "2027-02-30"), "expires_at", "amazon-eu-sp-api",

@@ -139,7 +139,7 @@ def _import_tokens(session: Session, entries: list[dict], kind_ladders: dict, re
             # for a new token, "unknown" until the first scan reads it (import never touches the network).
             values["expires_at"] = expiry if row is not None else UNKNOWN_EXPIRY
             values["expiry_known"] = row["expiry_known"] if row is not None else False
-        elif expiry is not None and values["expires_at"] < expiry and not force_expiry:
+        elif expiry is not None and values["expires_at"] < expiry and not force_expiry and row["expiry_known"]:
             # Renewed since the file was written: the later stored date stands.
             report.changes.append(f"{what}: expires_at {values['expires_at']:%Y-%m-%d} in the file is earlier than "
                                   f"the stored {expiry:%Y-%m-%d}: kept the stored date (--force-expiry overrides)")
