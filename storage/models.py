@@ -60,6 +60,9 @@ class Token(SQLModel, table=True):
         # Start-up key checks look only at tokens holding a secret.
         Index("ix_token_secret", "id", sqlite_where=text("secret_encrypted IS NOT NULL"),
               postgresql_where=text("secret_encrypted IS NOT NULL")),
+        # Every scan reads the tokens with a source: as many rows as they are, not the whole table.
+        Index("ix_token_source", "id", sqlite_where=text("source IS NOT NULL"),
+              postgresql_where=text("source IS NOT NULL")),
     )
     id: str = Field(primary_key=True, max_length=200)
     kind: str = Field(max_length=40)

@@ -43,23 +43,32 @@ class AuditEntry:
     old_expires_at: datetime
     new_expires_at: datetime
     accounts: tuple[dict, ...]  # as stored: {"id", "name", "reenabled", "enabled", "fetch_orders"}
+    via: str | None = None  # "tls://host:port": seen renewed at the token's source, not by a person in Slack
+
+    @property
+    def by(self) -> str:
+        """Who renewed, for people: a Slack user, or where a renewal outside renewbot was seen."""
+        return f"seen at {self.via} (outside renewbot)" if self.via else self.renewed_by
 
     def to_json(self) -> dict:
         return {
             "renewed_at": _iso(self.renewed_at), "token_id": self.token_id, "token_name": self.token_name,
             "renewed_by": self.renewed_by, "old_expires_at": _iso(self.old_expires_at),
             "new_expires_at": _iso(self.new_expires_at), "accounts": list(self.accounts),
+            **({"via": self.via} if self.via else {}),  # only on renewals seen at a source: the others keep their keys
         }
 
     def csv_row(self) -> list[str]:
-        values = {**self.to_json(), "token_name": self.token_name or "", "accounts": accounts_summary(self.accounts)}
+        values = {**self.to_json(), "token_name": self.token_name or "", "renewed_by": self.by,
+                  "accounts": accounts_summary(self.accounts)}
         return [values[field] for field in CSV_FIELDS]
 
 
 def collect(*, session: Session, token_id: str | None = None) -> list[AuditEntry]:
     return [
         AuditEntry(renewed_at=r.renewed_at, token_id=r.token_id, token_name=name, renewed_by=r.renewed_by,
-                   old_expires_at=r.old_expires_at, new_expires_at=r.new_expires_at, accounts=tuple(r.accounts))
+                   old_expires_at=r.old_expires_at, new_expires_at=r.new_expires_at, accounts=tuple(r.accounts),
+                   via=r.via)
         for r, name in lifecycle.renewal_history(session=session, token_id=token_id)
     ]
 
@@ -77,7 +86,7 @@ def render_text(entries: list[AuditEntry]) -> str:
     if not entries:
         return NOTHING
     rows = [("RENEWED AT (UTC)", "TOKEN", "BY", "EXPIRY", "ACCOUNTS")]
-    rows += [(_iso(e.renewed_at), e.token_id, e.renewed_by,
+    rows += [(_iso(e.renewed_at), e.token_id, e.by,
               f"{e.old_expires_at.astimezone(UTC):%Y-%m-%d} → {e.new_expires_at.astimezone(UTC):%Y-%m-%d}",
               accounts_summary(e.accounts) or "-") for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

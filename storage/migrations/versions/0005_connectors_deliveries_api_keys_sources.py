@@ -85,10 +85,13 @@ def upgrade() -> None:
     op.add_column('token', sa.Column('source_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     op.add_column('token', sa.Column('source_subject', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     op.add_column('token', sa.Column('source_issuer', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.create_index('ix_token_source', 'token', ['id'], unique=False, sqlite_where=sa.text('source IS NOT NULL'),
+                    postgresql_where=sa.text('source IS NOT NULL'))
 
 
 
 def downgrade() -> None:
+    op.drop_index('ix_token_source', table_name='token')
     with op.batch_alter_table('token', schema=None) as batch_op:
         batch_op.drop_column('source_issuer')
         batch_op.drop_column('source_subject')
