@@ -209,6 +209,11 @@ class PlatformConfirmation(SQLModel, table=True):
 # Keys for the inbound API (/api/v1/..., /calendar.ics). Only a SHA-256 of the key is stored; the key is
 # printed once, at creation. Revoked keys stay, for the record.
 class ApiKey(SQLModel, table=True):
+    __table_args__ = (
+        # One live key per name, decided by the database: two `api-key create` at once cannot both win.
+        Index("uq_apikey_live_name", "name", unique=True, sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, index=True)  # unique among keys not revoked (checked on create)
     key_hash: str = Field(max_length=64, unique=True)

@@ -115,6 +115,13 @@ def account_ids_of(*, session: Session, token_id: str) -> list[str]:
     return list(session.exec(stmt).all())
 
 
+def token_ids_using(*, session: Session, account_id: str) -> list[str]:
+    """The tokens in service that serve this account."""
+    stmt = (select(Token.id).join(TokenAccount, col(TokenAccount.token_id) == col(Token.id))
+            .where(TokenAccount.account_id == account_id, _active(Token)).order_by(Token.id))
+    return list(session.exec(stmt).all())
+
+
 def account_ids(*, session: Session) -> set[str]:
     return set(session.exec(select(Account.id)).all())
 

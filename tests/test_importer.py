@@ -372,7 +372,7 @@ def test_a_token_may_name_a_kind_defined_later_or_already_stored():
     assert _problems({"tokens": [_tok(kind="ship")]}, known_kinds={"ship"}) == []
     assert _problems({"tokens": [_tok(kind="ship")]}) == [
         f"{T0}: unknown kind 'ship' (use a built-in kind: amazon-sp-api, amazon-lwa-client-secret, amazon-mws, "
-        "generic; or define it under kinds:)"]
+        "generic, jwt, x509; or define it under kinds:)"]
     # a refused kind does not become known
     assert _problems({"kinds": [_kind(id="amazon-mws")], "tokens": [_tok(kind="amazon-mws")]}) == [
         "kinds[0] (id 'amazon-mws'): 'amazon-mws' is a built-in kind: give yours another id"]

@@ -105,14 +105,22 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Se
         blocks.append(context(
             f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token, kind)}"))
         secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
-                        "placeholder": plain(kind.placeholder)}
-        blocks.append({"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain("New token"),
-                       "hint": plain("Stored encrypted; never shown again in Slack."), "element": secret})
+                        "placeholder": plain(kind.placeholder, 150)}
+        if kind.multiline:
+            secret["multiline"] = True
+        hint = " ".join(filter(None, (kind.secret_hint, "Stored encrypted; never shown again in Slack.")))
+        blocks.append({"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain(f"New {kind.value_label}", 2000),
+                       "hint": plain(hint, 2000), "element": secret})
         picker: dict = {"type": "datepicker", "action_id": ids.EXPIRY_INPUT}
         if (default := kind.suggested_expiry(today)) is not None:
             picker["initial_date"] = ymd(default)
-        blocks.append({"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
-                       "element": picker})
+        expiry: dict = {"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
+                        "element": picker}
+        if kind.expiry_from_value is not None:
+            # The value carries its own expiry: a date is only a cross-check, so it may stay empty.
+            expiry.update(optional=True, hint=plain(f"Optional: read from the {kind.value_label}. "
+                                                    "A date you pick must be the same day (UTC)."))
+        blocks.append(expiry)
         if accounts:
             blocks += _checkbox_groups(ids.REENABLE_BLOCK_PREFIX, "Re-enable these accounts", accounts, lambda a: True)
             blocks += _checkbox_groups(ids.NOFETCH_BLOCK_PREFIX, "Don't fetch orders for", accounts,

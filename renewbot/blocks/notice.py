@@ -44,6 +44,8 @@ def _accounts_text(accounts: Sequence[Account]) -> str:
         name = escape(a.name)
         label = f"<{link_target(a.settings_url)}|{name}>" if a.settings_url else name
         flags = "on" if a.enabled else "off"
+        if not a.enabled and a.state_reason:  # switched off by the platform, which said why (plain text)
+            flags += f": {escape(clip(a.state_reason, 100))}"
         parts.append(f"{label} ({flags})")
     return clip(", ".join(parts), MAX_FIELD_TEXT - 20)
 

@@ -9,9 +9,11 @@ the same way as the built-in ones below.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+from renewbot.domain.credentials import ReadCredential, read_certificate, read_jwt
 
 # A pasted secret is measured before any pattern runs on it, so a team's pattern never sees more than this.
 MAX_SECRET = 3000
@@ -31,6 +33,13 @@ class Kind:
     reminder: str = "Create the new credential with its provider first, then paste it here."
     placeholder: str = "the new secret, no spaces"
     legacy: bool = False
+    # How a new value is checked with its issuer before it is saved (renewbot.usecases.verify): "lwa" or None.
+    verifier: str | None = None
+    # Reads the expiry out of the value itself (raises CredentialProblem): the form's date is then optional.
+    expiry_from_value: Callable[[str], ReadCredential] | None = field(default=None, compare=False, repr=False)
+    value_label: str = "token"  # what the form asks for: "Paste the new <value_label>."
+    secret_hint: str | None = None  # shown under the form's field, before "Stored encrypted; ..."
+    multiline: bool = False  # the value spans lines (PEM): line breaks and spaces inside it are part of it
     _compiled: re.Pattern | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +89,19 @@ _MWS_STEPS = (
     "Submit. renewbot stores the token encrypted, re-enables the accounts, and replies here with the old "
     "and new expiry so you can see the date moved.",
 )
+_JWT_STEPS = (
+    f"Issue a new JWT with its issuer ({APP}).",
+    "Press *Renew* on this notice and paste the whole JWT: renewbot reads its expiry (`exp`) from it, "
+    "so the date field can stay empty.",
+    "Replace the old JWT wherever it is used, then check a request with it succeeds.",
+)
+_X509_STEPS = (
+    f"Have the certificate issued again ({APP}): a new CSR to your CA, or your ACME client's renewal.",
+    "Press *Renew* on this notice and paste the new certificate in PEM form (-----BEGIN CERTIFICATE-----). "
+    "For a chain, the first (leaf) certificate is enough. Never paste the private key.",
+    "renewbot reads the expiry (notAfter) from the certificate, so the date field can stay empty.",
+    "Install the certificate (with its key and chain) where it is served, then check the served expiry moved.",
+)
 _GENERIC_STEPS = (
     f"Create a new credential with the provider ({APP}).",
     "Press *Renew* on this notice, paste the new value and its expiry date, and submit.",
@@ -90,7 +112,7 @@ BUILTIN_KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind(id="amazon-sp-api", label="Amazon SP-API authorization", pattern=r"(?s)Atzr\|.*",
          pattern_message="An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
                          "not the access token.",
-         lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…",
+         lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…", verifier="lwa",
          reminder=f"Re-authorise {APP} in Seller Central, then paste the new refresh token."),
     Kind(id="amazon-lwa-client-secret", label="Amazon LWA client secret", pattern=r"(?s)amzn1\.oa2-cs\.v1\..+",
          pattern_message="An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "
@@ -105,6 +127,15 @@ BUILTIN_KINDS: dict[str, Kind] = {k.id: k for k in (
          reminder=f"Before you start: log out of all Amazon seller accounts, then renew {APP} in Manage Your Apps.",
          legacy=True),
     Kind(id="generic", label="credential", steps=_GENERIC_STEPS),
+    Kind(id="jwt", label="JWT", steps=_JWT_STEPS, placeholder="eyJhbGciOi….eyJleHAiOi….…",
+         reminder=f"Issue the new JWT first ({APP}), then paste it here; its expiry is read from it.",
+         expiry_from_value=read_jwt, value_label="JWT",
+         secret_hint=f"The whole JWT, at most {MAX_SECRET:,} characters; its expiry (exp) is read from it."),
+    Kind(id="x509", label="X.509 certificate", steps=_X509_STEPS, placeholder="-----BEGIN CERTIFICATE-----…",
+         reminder=f"Have the new certificate issued first ({APP}), then paste it here; never its private key.",
+         expiry_from_value=read_certificate, value_label="certificate", multiline=True,
+         secret_hint=f"PEM, at most {MAX_SECRET:,} characters (Slack's limit): for a longer chain paste only its "
+                     "first (leaf) certificate, or use the private entry page. Never the private key."),
 )}
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from renewbot.domain.credentials import PRIVATE_KEY, CredentialProblem, ReadCredential, has_private_key
 from renewbot.domain.kinds import MAX_SECRET, Kind, resolve
 from renewbot.errors import RenewalRejected
 
@@ -23,20 +24,45 @@ REENABLE_FIELD_PREFIX = "reenable:"
 NOFETCH_FIELD_PREFIX = "nofetch:"
 CHECKBOX_GROUP = 10  # Slack's checkbox limit: the modal puts accounts in groups of this many
 
-def secret_problem(kind: str | Kind, value: str | None) -> str | None:
-    """What is wrong with a new secret for this kind; the message never repeats the value."""
+def read_secret(kind: str | Kind, value: str | None) -> tuple[str | None, ReadCredential | None]:
+    """(what is wrong with a new secret for this kind, what its value says about itself when the kind reads it).
+
+    The message never repeats the value."""
     kind = kind if isinstance(kind, Kind) else resolve(kind)
     # Surrounding whitespace is a pasting accident, not part of the token: it is stripped on save.
     value = value.strip() if isinstance(value, str) else ""
     if not value:
-        return "Paste the new token."
+        return f"Paste the new {kind.value_label}.", None
+    # Whatever the kind, a private key is never a thing to store: refused before anything else reads it.
+    if has_private_key(value):
+        return PRIVATE_KEY, None
     # Measured first: a team-defined pattern then never runs on more than MAX_SECRET characters.
     if len(value) > MAX_SECRET:
-        return f"That is longer than {MAX_SECRET} characters: paste only the token."
+        return f"That is longer than {MAX_SECRET} characters: paste only the {kind.value_label}.", None
     if problem := kind.mismatch(value):
-        return problem
-    if any(ch.isspace() for ch in value):
-        return "The token must not contain spaces or line breaks."
+        return problem, None
+    if not kind.multiline and any(ch.isspace() for ch in value):
+        return f"The {kind.value_label} must not contain spaces or line breaks.", None
+    if kind.expiry_from_value is None:
+        return None, None
+    try:
+        return None, kind.expiry_from_value(value)
+    except CredentialProblem as exc:
+        return str(exc), None
+
+
+def secret_problem(kind: str | Kind, value: str | None) -> str | None:
+    """What is wrong with a new secret for this kind; the message never repeats the value."""
+    return read_secret(kind, value)[0]
+
+
+def value_expiry_problem(kind: Kind, read: ReadCredential, *, current: datetime, now: datetime) -> str | None:
+    """An expiry read from the value is held to the same rules as a date picked in the form."""
+    if read.expires_at <= now:
+        return f"This {kind.value_label} expired on {read.expires_at:%Y-%m-%d %H:%M} UTC: paste the new one."
+    if read.expires_at <= current:
+        return (f"This {kind.value_label} expires on {read.expires_at:%Y-%m-%d}, not later than the current expiry "
+                f"({current:%Y-%m-%d}): is it the old one?")
     return None
 
 
@@ -104,12 +130,26 @@ def _new_day(raw: Any, errors: dict[str, str]) -> date | None:
 
 def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: str | Kind, current_expiry: datetime,
                      account_ids: Sequence[str], now: datetime) -> Submission:
-    """The submission to apply, or RenewalRejected with a message per field."""
+    """The submission to apply, or RenewalRejected with a message per field.
+
+    For a kind that reads its expiry from the value, the date is optional; given, it must be the value's own day.
+    """
+    kind = kind if isinstance(kind, Kind) else resolve(kind)
     errors: dict[str, str] = {}
-    if problem := secret_problem(kind, form.secret):
+    problem, read = read_secret(kind, form.secret)
+    if problem:
         errors[SECRET_FIELD] = problem
     new_day = _new_day(form.expiry, errors)
-    if EXPIRY_FIELD not in errors and (problem := expiry_problem(new_day, current=current_expiry, now=now)):
+    new_expiry = None
+    if read is not None:
+        if problem := value_expiry_problem(kind, read, current=current_expiry, now=now):
+            errors[SECRET_FIELD] = problem
+        elif new_day is not None and new_day != read.expires_at.astimezone(UTC).date():
+            errors[EXPIRY_FIELD] = (f"The {kind.value_label} says it expires on {read.expires_at:%Y-%m-%d} (UTC): "
+                                    "pick that date, or leave the date empty.")
+        new_expiry = read.expires_at
+    elif EXPIRY_FIELD not in errors and not (kind.expiry_from_value and new_day is None) and (
+            problem := expiry_problem(new_day, current=current_expiry, now=now)):
         errors[EXPIRY_FIELD] = problem
     groups = -(-len(account_ids) // CHECKBOX_GROUP)
     reenable = _chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors)
@@ -118,6 +158,7 @@ def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: st
         raise RenewalRejected(errors)
     served = set(account_ids)
     return Submission(
-        token_id=token_id, version=version, secret=form.secret.strip(), new_expiry=as_expiry(new_day),
+        token_id=token_id, version=version, secret=form.secret.strip(),
+        new_expiry=new_expiry if new_expiry is not None else as_expiry(new_day),
         reenable=frozenset(reenable & served), no_fetch=frozenset(no_fetch & served),
     )

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from renewbot.domain.urls import secure_url_problem
 from renewbot.errors import ConfigError
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///data/renewbot.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; a modal with 100 blocks stays far below
+DEFAULT_LWA_URL = "https://api.amazon.com"
 
 
 @dataclass(frozen=True, repr=False)
@@ -27,6 +29,10 @@ class Settings:
     port: int
     scan_interval_minutes: float
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Verifying SP-API refresh tokens on renewal: only when both the client id and its secret are set.
+    amazon_lwa_url: str = DEFAULT_LWA_URL
+    amazon_lwa_client_id: str | None = None
+    amazon_lwa_client_secret: str | None = None
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
         return (
@@ -37,7 +43,7 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret the settings hold, for the log formatter to redact by value."""
         return tuple(v for v in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                                 *self.token_encryption_keys) if v)
+                                 self.amazon_lwa_client_secret, *self.token_encryption_keys) if v)
 
     @property
     def socket_mode(self) -> bool:
@@ -72,6 +78,10 @@ class Settings:
         if not 1024 <= max_body <= 64 * 1024 * 1024:
             raise ConfigError("MAX_BODY_BYTES must be between 1024 and 67108864")
         api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+        lwa_url = get("AMAZON_LWA_URL") or DEFAULT_LWA_URL
+        # The client secret travels there: https, or plain http only to this machine (a stand-in).
+        if problem := secure_url_problem(lwa_url, "AMAZON_LWA_URL"):
+            raise ConfigError(problem)
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -82,4 +92,7 @@ class Settings:
             port=port,
             scan_interval_minutes=interval,
             max_body_bytes=max_body,
+            amazon_lwa_url=lwa_url.rstrip("/"),
+            amazon_lwa_client_id=get("AMAZON_LWA_CLIENT_ID"),
+            amazon_lwa_client_secret=get("AMAZON_LWA_CLIENT_SECRET"),
         )

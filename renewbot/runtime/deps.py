@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from renewbot.crypto import SecretBox
+from renewbot.usecases.verify import NoVerifier, Verifier
 
 
 def utc_now() -> datetime:
@@ -20,3 +22,7 @@ class Deps:
     engine: Engine
     box: SecretBox
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Checks a new credential with its issuer before a renewal is saved; the default checks nothing.
+    verifier: Verifier = field(default_factory=NoVerifier)
+    # Set when a renewal commits with a connector delivery: serve's connector job runs at once, not at its next tick.
+    wake_connectors: threading.Event = field(default_factory=threading.Event)

@@ -17,6 +17,7 @@ SECRET_PATTERNS = re.compile("|".join([
     r"(?i:amzn1\.oa2-cs\.v1\.)[A-Za-z0-9._-]+",        # LWA client secrets
     r"xox[abposre]-[A-Za-z0-9-]{6,}",                   # Slack tokens
     r"xapp-[A-Za-z0-9-]{6,}",                           # Slack app-level tokens
+    r"rbk_[A-Za-z0-9_-]{20,}",                          # renewbot's own API keys
     r"gAAAAA[A-Za-z0-9_\-=]{20,}",                      # Fernet ciphertext: harmless alone, still not for logs
     r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=",            # Fernet keys (32 bytes, url-safe base64)
 ]))

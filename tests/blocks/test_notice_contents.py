@@ -126,7 +126,7 @@ def test_the_kind_label_in_the_notice(kind, label):
 
 def test_every_builtin_kind_has_a_label_of_its_own():
     labels = [kind_label(k) for k in BUILTIN_KINDS]
-    assert set(BUILTIN_KINDS) == {"amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic"}
+    assert set(BUILTIN_KINDS) == {"amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic", "jwt", "x509"}
     assert len(set(labels)) == len(labels) and all(labels)
 
 

@@ -56,6 +56,11 @@ GENERIC_STEPS = (
 )
 
 
+# A kind that checks nothing with an issuer and reads nothing from the value: one line, single-value token.
+PLAIN_VALUE = {"verifier": None, "expiry_from_value": None, "value_label": "token", "secret_hint": None,
+               "multiline": False}
+
+
 def fields(kind: Kind) -> dict:
     return {f.name: getattr(kind, f.name) for f in dataclasses.fields(kind) if f.name != "_compiled"}
 
@@ -66,7 +71,8 @@ def test_constants():
 
 
 def test_the_builtin_kinds_in_order():
-    assert list(BUILTIN_KINDS) == ["amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic"]
+    assert list(BUILTIN_KINDS) == ["amazon-sp-api", "amazon-lwa-client-secret", "amazon-mws", "generic", "jwt",
+                                   "x509"]
     assert all(k.id == key for key, k in BUILTIN_KINDS.items())
 
 
@@ -77,7 +83,8 @@ def test_sp_api_exactly():
                            "not the access token.",
         "lifetime_days": 365, "notify_days": None, "steps": SP_API_STEPS,
         "reminder": "Re-authorise {app} in Seller Central, then paste the new refresh token.",
-        "placeholder": "Atzr|…", "legacy": False}
+        "placeholder": "Atzr|…", "legacy": False, "verifier": "lwa", "expiry_from_value": None, "value_label": "token",
+        "secret_hint": None, "multiline": False}
 
 
 def test_lwa_client_secret_exactly():
@@ -88,7 +95,7 @@ def test_lwa_client_secret_exactly():
                            "not the client id.",
         "lifetime_days": 180, "notify_days": None, "steps": LWA_STEPS,
         "reminder": "Rotate the client secret of {app} first, then paste the new secret.",
-        "placeholder": "amzn1.oa2-cs.v1.…", "legacy": False}
+        "placeholder": "amzn1.oa2-cs.v1.…", "legacy": False, **PLAIN_VALUE}
 
 
 def test_mws_exactly():
@@ -99,7 +106,7 @@ def test_mws_exactly():
                            "check you copied all of it.",
         "lifetime_days": 365, "notify_days": None, "steps": MWS_STEPS,
         "reminder": "Before you start: log out of all Amazon seller accounts, then renew {app} in Manage Your Apps.",
-        "placeholder": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "legacy": True}
+        "placeholder": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "legacy": True, **PLAIN_VALUE}
 
 
 def test_generic_exactly_and_the_defaults_of_a_kind():
@@ -107,12 +114,12 @@ def test_generic_exactly_and_the_defaults_of_a_kind():
         "id": "generic", "label": "credential", "pattern": None, "pattern_message": None,
         "lifetime_days": None, "notify_days": None, "steps": GENERIC_STEPS,
         "reminder": "Create the new credential with its provider first, then paste it here.",
-        "placeholder": "the new secret, no spaces", "legacy": False}
+        "placeholder": "the new secret, no spaces", "legacy": False, **PLAIN_VALUE}
     assert fields(Kind(id="k", label="K")) == {
         "id": "k", "label": "K", "pattern": None, "pattern_message": None, "lifetime_days": None,
         "notify_days": None, "steps": (),
         "reminder": "Create the new credential with its provider first, then paste it here.",
-        "placeholder": "the new secret, no spaces", "legacy": False}
+        "placeholder": "the new secret, no spaces", "legacy": False, **PLAIN_VALUE}
 
 
 # --- judging a pasted secret ---------------------------------------------------------------------

@@ -30,6 +30,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('apikey', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_apikey_name'), ['name'], unique=False)
+        live = sa.text('revoked_at IS NULL')
+        batch_op.create_index('uq_apikey_live_name', ['name'], unique=True, sqlite_where=live, postgresql_where=live)
 
     op.create_table('connector',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -119,6 +121,7 @@ def downgrade() -> None:
     op.drop_table('delivery')
     op.drop_table('connector')
     with op.batch_alter_table('apikey', schema=None) as batch_op:
+        batch_op.drop_index('uq_apikey_live_name')
         batch_op.drop_index(batch_op.f('ix_apikey_name'))
 
     op.drop_table('apikey')

@@ -1,0 +1,218 @@
+"""Checking a new credential with its issuer before it is saved: the only network calls of a renewal.
+
+They run after the owners check and the form's validation, before the write transaction opens, and inside a
+deadline that keeps the whole submission in Slack's 3 s window (validation + this + a transaction bounded to
+1.5 s). The outcome is one of three: verified; refused (the person's value is wrong: an inline error, nothing
+saved); or saved as not verified (the check could not say: issuer down, slow, or renewbot's own settings wrong).
+
+Secrets travel only where they must (the refresh token and client secret to LWA, the value as a Bearer to the
+token's verify_url); redirects are never followed, so a Bearer never reaches a host it was not meant for.
+Response bodies are read bounded and never logged; nothing here logs a secret.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode, urlsplit
+
+from renewbot.domain.kinds import Kind
+from renewbot.domain.urls import secure_url_problem
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_SECONDS = 1.2
+MAX_RESPONSE_BYTES = 16 * 1024
+LWA_PATH = "/auth/o2/token"
+LWA_SETTINGS_REFUSED = "renewbot's LWA settings were refused (an operator must fix AMAZON_LWA_CLIENT_ID/SECRET)"
+
+VERIFIED, UNVERIFIED, REFUSED = "verified", "unverified", "refused"
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
+# What may go into an Authorization header as it is: visible ASCII, no spaces (a PEM or a pasted line break can't).
+_BEARER_SAFE = re.compile(r"[\x21-\x7e]{1,4096}")
+
+
+@dataclass(frozen=True)
+class Verification:
+    state: str  # VERIFIED, UNVERIFIED or REFUSED
+    reason: str = ""  # for people: why not verified, or why refused. Never the secret nor a response body.
+    by: str | None = None  # who answered: "Amazon", or the verify_url's host
+
+    @property
+    def stored(self) -> str:
+        """Renewal.verification: "verified" or "unverified: <why>" (a refusal is never stored: nothing is)."""
+        return VERIFIED if self.state == VERIFIED else f"unverified: {self.reason}"
+
+
+class Verifier(Protocol):
+    def verify(self, *, kind: Kind, secret: str, verify_url: str | None, token_id: str) -> Verification | None:
+        """The check's outcome, or None when this token has nothing to check against."""
+
+
+class NoVerifier:
+    """Checks nothing: the default, so renewals work unchanged where no verification is configured."""
+
+    def verify(self, *, kind: Kind, secret: str, verify_url: str | None, token_id: str) -> Verification | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+
+
+class _Unanswered(Exception):
+    def __init__(self, timed_out: bool) -> None:
+        self.timed_out = timed_out
+
+
+def _request(url: str, *, method: str, headers: dict[str, str], body: bytes | None, deadline: float) -> _Answer:
+    """One request, no redirects followed, the answer read up to MAX_RESPONSE_BYTES, all within `deadline` seconds.
+
+    It runs on its own thread so that a slow name lookup (which socket timeouts don't cover) can't hold the
+    submission either; a thread left behind ends at its own socket timeout.
+    """
+    parts = urlsplit(url)
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    result: dict[str, object] = {}
+    started = time.monotonic()
+
+    def run() -> None:
+        connection = connection_type(parts.hostname, parts.port, timeout=deadline)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            result["answer"] = _Answer(response.status, _read_bounded(response, started + deadline))
+        except TimeoutError:
+            result["timed_out"] = True
+        except (OSError, http.client.HTTPException, ValueError):
+            result["failed"] = True
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run, name="renewbot-verify", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if isinstance(answer := result.get("answer"), _Answer):
+        return answer
+    raise _Unanswered(timed_out=worker.is_alive() or "timed_out" in result)
+
+
+def _read_bounded(response: http.client.HTTPResponse, until: float) -> bytes:
+    """At most MAX_RESPONSE_BYTES, and no read started after `until`: a server trickling bytes can't hold the thread."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_RESPONSE_BYTES and time.monotonic() < until:
+        chunk = response.read1(min(4096, MAX_RESPONSE_BYTES - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error_code(body: bytes) -> str | None:
+    """OAuth's `error` field, only when it is a plain code: never an echo of whatever the body holds."""
+    code = _json_object(body).get("error")
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
+
+
+class HttpVerifier:
+    """The checks the kinds table and the tokens ask for: LWA for SP-API refresh tokens, a token's verify_url."""
+
+    def __init__(self, *, lwa_url: str, lwa_client_id: str | None = None,
+                 lwa_client_secret: str | None = None, deadline: float = DEADLINE_SECONDS) -> None:
+        self.lwa_url = lwa_url.rstrip("/")
+        self.lwa_client_id = lwa_client_id
+        self.lwa_client_secret = lwa_client_secret
+        self.deadline = deadline
+
+    def __repr__(self) -> str:  # the client secret must not reach a log line through repr()
+        return f"HttpVerifier(lwa_url={self.lwa_url!r}, lwa={'on' if self._lwa_ready() else 'off'})"
+
+    @classmethod
+    def from_settings(cls, settings) -> HttpVerifier:
+        return cls(lwa_url=settings.amazon_lwa_url, lwa_client_id=settings.amazon_lwa_client_id,
+                   lwa_client_secret=settings.amazon_lwa_client_secret)
+
+    def _lwa_ready(self) -> bool:
+        return bool(self.lwa_client_id and self.lwa_client_secret)
+
+    def verify(self, *, kind: Kind, secret: str, verify_url: str | None, token_id: str) -> Verification | None:
+        # A token's own verify_url is the more specific instruction: it wins over its kind's issuer check.
+        if verify_url:
+            return self.check_url(verify_url, secret=secret, value_label=kind.value_label)
+        check: Callable[..., Verification | None] | None = {"lwa": self.check_lwa}.get(kind.verifier or "")
+        return check(secret, token_id=token_id) if check else None
+
+    def check_lwa(self, refresh_token: str, *, token_id: str) -> Verification | None:
+        if not self._lwa_ready():
+            return None  # nothing to exchange with: not a failure of the person's token
+        body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
+                          "client_id": self.lwa_client_id, "client_secret": self.lwa_client_secret}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8", "Accept": "application/json",
+                   "User-Agent": "renewbot"}
+        try:
+            answer = _request(self.lwa_url + LWA_PATH, method="POST", headers=headers, body=body,
+                              deadline=self.deadline)
+        except _Unanswered as exc:
+            why = f"did not answer within {self.deadline:g} s" if exc.timed_out else "could not be reached"
+            return Verification(UNVERIFIED, f"Amazon {why}", by="Amazon")
+        code = _error_code(answer.body)
+        if answer.status == 200:
+            token = _json_object(answer.body).get("access_token")
+            if isinstance(token, str) and token:
+                return Verification(VERIFIED, by="Amazon")
+            return Verification(UNVERIFIED, "Amazon answered without an access token", by="Amazon")
+        if code == "invalid_grant":
+            return Verification(REFUSED, "Amazon refused this refresh token (invalid_grant): it may be revoked, "
+                                         "replaced by a newer one, or not copied whole. Nothing was saved; "
+                                         "authorise again and paste the new one.", by="Amazon")
+        if code in ("invalid_client", "unauthorized_client") or answer.status == 401:
+            # Not the person's fault, and only an operator can fix it: say so to them, tell the operator here.
+            logger.warning("Amazon LWA refused renewbot's client credentials (HTTP %s, %s) while verifying the "
+                           "renewal of %s: check AMAZON_LWA_CLIENT_ID and AMAZON_LWA_CLIENT_SECRET; the token was "
+                           "saved as not verified", answer.status, code or "no error code", token_id)
+            return Verification(UNVERIFIED, LWA_SETTINGS_REFUSED, by="Amazon")
+        return Verification(UNVERIFIED, f"Amazon answered HTTP {answer.status}{f' ({code})' if code else ''}",
+                            by="Amazon")
+
+    def check_url(self, url: str, *, secret: str, value_label: str = "token") -> Verification:
+        host = urlsplit(url).hostname if secure_url_problem(url, "verify_url") is None else None
+        if host is None:
+            return Verification(UNVERIFIED, "its verify_url is not a usable https:// URL")
+        if not _BEARER_SAFE.fullmatch(secret):
+            return Verification(UNVERIFIED, f"this {value_label} can't be sent as a Bearer token to {host}", by=host)
+        headers = {"Authorization": f"Bearer {secret}", "Accept": "*/*", "User-Agent": "renewbot"}
+        try:
+            answer = _request(url, method="GET", headers=headers, body=None, deadline=self.deadline)
+        except _Unanswered as exc:
+            why = f"did not answer within {self.deadline:g} s" if exc.timed_out else "could not be reached"
+            return Verification(UNVERIFIED, f"{host} {why}", by=host)
+        if 200 <= answer.status < 300:
+            return Verification(VERIFIED, by=host)
+        if answer.status in (401, 403):
+            return Verification(REFUSED, f"{host} refused this {value_label} (HTTP {answer.status}): check you "
+                                         "copied the new one whole and that it is active. Nothing was saved.",
+                                by=host)
+        if 300 <= answer.status < 400:
+            return Verification(UNVERIFIED, f"{host} answered with a redirect (HTTP {answer.status}), which renewbot "
+                                            "does not follow", by=host)
+        return Verification(UNVERIFIED, f"{host} answered HTTP {answer.status}", by=host)

@@ -1,0 +1,190 @@
+"""The network checks of a new credential, against real local HTTP stand-ins of LWA and of a verify_url."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from renewbot.domain.kinds import resolve
+from renewbot.errors import ConfigError
+from renewbot.runtime.config import Settings
+from renewbot.usecases.verify import (
+    LWA_SETTINGS_REFUSED,
+    REFUSED,
+    UNVERIFIED,
+    VERIFIED,
+    HttpVerifier,
+    NoVerifier,
+    Verification,
+)
+from tests.support.lwa import CLIENT_ID, CLIENT_SECRET, IssuerStandin, down_url
+
+REFRESH = "Atzr|IwEBIKnownRefreshToken-0123456789"
+UNKNOWN = "Atzr|IwEBIRevokedRefreshToken-9876543210"
+BEARER = "pat_live_0123456789abcdef"
+SP_API, GENERIC = resolve("amazon-sp-api"), resolve("generic")
+SHORT = 0.4  # a short deadline keeps the slow cases quick; the default one is measured end to end elsewhere
+
+
+@pytest.fixture
+def issuer():
+    with IssuerStandin(refresh_tokens={REFRESH}, bearers={BEARER}) as standin:
+        yield standin
+
+
+def lwa(issuer: IssuerStandin, **kw) -> HttpVerifier:
+    values = dict(lwa_url=issuer.url, lwa_client_id=CLIENT_ID, lwa_client_secret=CLIENT_SECRET, deadline=SHORT)
+    values.update(kw)
+    return HttpVerifier(**values)
+
+
+def check_sp(verifier: HttpVerifier, secret: str = REFRESH) -> Verification | None:
+    return verifier.verify(kind=SP_API, secret=secret, verify_url=None, token_id="sp-eu")
+
+
+# --- LWA --------------------------------------------------------------------------------------------
+
+def test_a_refresh_token_lwa_exchanges_is_verified(issuer):
+    assert check_sp(lwa(issuer)) == Verification(VERIFIED, by="Amazon")
+    (seen,) = issuer.seen("/auth/o2/token")
+    assert seen.method == "POST" and seen.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert seen.form == {"grant_type": "refresh_token", "refresh_token": REFRESH, "client_id": CLIENT_ID,
+                         "client_secret": CLIENT_SECRET}
+    assert issuer.issued == ["Atza|standin-access-0"]
+
+
+def test_invalid_grant_is_refused_without_repeating_the_token_or_the_body(issuer):
+    result = check_sp(lwa(issuer), UNKNOWN)
+    assert result.state == REFUSED and "invalid_grant" in result.reason and "Nothing was saved" in result.reason
+    assert UNKNOWN not in result.reason and "grant parameter" not in result.reason  # the stand-in echoes it
+
+
+def test_invalid_client_saves_unverified_and_tells_the_operator_without_secrets(issuer, caplog):
+    with caplog.at_level(logging.DEBUG):
+        result = check_sp(lwa(issuer, lwa_client_secret="amzn1.oa2-cs.v1.wrong-secret-5d1e"))
+    assert result == Verification(UNVERIFIED, LWA_SETTINGS_REFUSED, by="Amazon")
+    assert result.stored == f"unverified: {LWA_SETTINGS_REFUSED}"
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert "AMAZON_LWA_CLIENT_SECRET" in text and "invalid_client" in text and "sp-eu" in text
+    for secret in ("wrong-secret-5d1e", REFRESH, CLIENT_SECRET, "standin-access"):
+        assert secret not in caplog.text
+
+
+def test_a_server_error_saves_unverified_naming_the_status_not_the_body(issuer):
+    issuer.mode = "error"
+    result = check_sp(lwa(issuer))
+    assert result == Verification(UNVERIFIED, "Amazon answered HTTP 500 (server_error)", by="Amazon")
+    assert REFRESH not in result.stored
+
+
+def test_a_slow_lwa_is_given_up_on_at_the_deadline(issuer):
+    issuer.mode = "slow"
+    started = time.perf_counter()
+    result = check_sp(lwa(issuer))
+    elapsed = time.perf_counter() - started
+    assert result == Verification(UNVERIFIED, f"Amazon did not answer within {SHORT:g} s", by="Amazon")
+    assert SHORT <= elapsed < SHORT + 0.5
+    assert len(issuer.seen("/auth/o2/token")) == 1  # it did ask; the answer just came too late
+
+
+def test_an_unreachable_lwa_saves_unverified():
+    verifier = HttpVerifier(lwa_url=down_url(), lwa_client_id=CLIENT_ID, lwa_client_secret=CLIENT_SECRET,
+                            deadline=SHORT)
+    assert check_sp(verifier) == Verification(UNVERIFIED, "Amazon could not be reached", by="Amazon")
+
+
+@pytest.mark.parametrize("client_id, client_secret", [(None, None), (CLIENT_ID, None), (None, CLIENT_SECRET)])
+def test_without_both_lwa_settings_nothing_is_checked_or_sent(issuer, client_id, client_secret):
+    assert check_sp(lwa(issuer, lwa_client_id=client_id, lwa_client_secret=client_secret)) is None
+    assert issuer.requests == []
+
+
+def test_a_kind_with_no_verifier_and_no_verify_url_is_not_checked(issuer):
+    assert lwa(issuer).verify(kind=GENERIC, secret=BEARER, verify_url=None, token_id="g") is None
+    assert NoVerifier().verify(kind=SP_API, secret=REFRESH, verify_url=None, token_id="sp") is None
+    assert issuer.requests == []
+
+
+def test_the_verifier_and_settings_keep_the_client_secret_out_of_repr():
+    verifier = HttpVerifier(lwa_url="https://api.amazon.com", lwa_client_id=CLIENT_ID,
+                            lwa_client_secret=CLIENT_SECRET)
+    assert CLIENT_SECRET not in repr(verifier) and "lwa=on" in repr(verifier)
+    settings = Settings.from_env({"AMAZON_LWA_CLIENT_ID": CLIENT_ID, "AMAZON_LWA_CLIENT_SECRET": CLIENT_SECRET},
+                                 env_file=None)
+    assert CLIENT_SECRET not in repr(settings) and CLIENT_SECRET in settings.secret_values()
+    assert settings.amazon_lwa_url == "https://api.amazon.com"
+    assert HttpVerifier.from_settings(settings).lwa_client_secret == CLIENT_SECRET
+
+
+# --- a token's verify_url -----------------------------------------------------------------------------
+
+def url_check(issuer: IssuerStandin, path: str, secret: str = BEARER, kind=GENERIC) -> Verification | None:
+    return lwa(issuer).verify(kind=kind, secret=secret, verify_url=issuer.url + path, token_id="g")
+
+
+def test_a_2xx_with_the_bearer_is_verified(issuer):
+    assert url_check(issuer, "/me") == Verification(VERIFIED, by="127.0.0.1")
+    (seen,) = issuer.seen("/me")
+    assert seen.method == "GET" and seen.headers["Authorization"] == f"Bearer {BEARER}"
+
+
+@pytest.mark.parametrize("path, status", [("/me", 401), ("/status/401", 401), ("/status/403", 403)])
+def test_401_and_403_are_refused(issuer, path, status):
+    result = url_check(issuer, path, secret="pat_live_wrong" if path == "/me" else BEARER)
+    assert result.state == REFUSED and f"(HTTP {status})" in result.reason and "Nothing was saved" in result.reason
+    assert BEARER not in result.reason
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/status/500", "127.0.0.1 answered HTTP 500"),
+    ("/status/404", "127.0.0.1 answered HTTP 404"),
+    ("/status/429", "127.0.0.1 answered HTTP 429"),
+    ("/slow", f"127.0.0.1 did not answer within {SHORT:g} s"),
+])
+def test_anything_else_saves_unverified(issuer, path, reason):
+    assert url_check(issuer, path) == Verification(UNVERIFIED, reason, by="127.0.0.1")
+
+
+def test_a_redirect_is_never_followed_so_the_bearer_goes_nowhere_else(issuer):
+    result = url_check(issuer, "/redirect")
+    assert result == Verification(UNVERIFIED, "127.0.0.1 answered with a redirect (HTTP 302), which renewbot does "
+                                              "not follow", by="127.0.0.1")
+    assert issuer.seen("/elsewhere") == []
+
+
+def test_an_unreachable_verify_url_saves_unverified():
+    verifier = HttpVerifier(lwa_url="https://api.amazon.com", deadline=SHORT)
+    result = verifier.verify(kind=GENERIC, secret=BEARER, verify_url=down_url() + "/me", token_id="g")
+    assert result == Verification(UNVERIFIED, "127.0.0.1 could not be reached", by="127.0.0.1")
+
+
+def test_a_verify_url_wins_over_the_kinds_own_check(issuer):
+    assert url_check(issuer, "/me", secret=REFRESH, kind=SP_API).state == REFUSED  # not a known Bearer
+    assert issuer.seen("/auth/o2/token") == []
+
+
+@pytest.mark.parametrize("url", ["http://shop.example/me", "ftp://127.0.0.1/me", "https://user:pw@x.example/"])
+def test_a_verify_url_a_secret_must_not_go_to_is_not_called(issuer, url):
+    result = lwa(issuer).verify(kind=GENERIC, secret=BEARER, verify_url=url, token_id="g")
+    assert result == Verification(UNVERIFIED, "its verify_url is not a usable https:// URL")
+
+
+def test_a_value_that_cannot_be_a_bearer_header_is_not_sent(issuer):
+    result = url_check(issuer, "/me", secret="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                       kind=resolve("x509"))
+    assert result == Verification(UNVERIFIED, "this certificate can't be sent as a Bearer token to 127.0.0.1",
+                                  by="127.0.0.1")
+    assert issuer.requests == []
+
+
+@pytest.mark.parametrize("url, ok", [("https://api.amazon.co.uk/", True), ("http://127.0.0.1:8080", True),
+                                     ("http://api.amazon.com", False), ("api.amazon.com", False)])
+def test_the_lwa_url_the_client_secret_goes_to_must_be_https_or_local(url, ok):
+    if ok:
+        assert Settings.from_env({"AMAZON_LWA_URL": url}, env_file=None).amazon_lwa_url == url.rstrip("/")
+    else:
+        with pytest.raises(ConfigError, match="AMAZON_LWA_URL"):
+            Settings.from_env({"AMAZON_LWA_URL": url}, env_file=None)
