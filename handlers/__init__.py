@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import commands, events, notice_actions, views
+from handlers import commands, events, notice_actions, platform_actions, views
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.runtime.deps import Deps
@@ -25,3 +25,4 @@ def register_all(app: App, *, deps: Deps) -> None:
     notice_actions.register(app, deps=deps, lookups=lookups, access=access)
     views.register(app, deps=deps, lookups=lookups, access=access)
     events.register(app, deps=deps)
+    platform_actions.register(app, deps=deps, access=access)

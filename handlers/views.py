@@ -10,13 +10,18 @@ from handlers.access import Access, Decision
 from handlers.lookups import FormLookups
 from handlers.opening import picker_choices, refusal_text
 from handlers.payload import dig, read_submission, token_ref
+from jobs.connect import answer
 from renewbot.blocks import ids
 from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_field_text, stale_text
 from renewbot.blocks.modal import ModalState, renew_modal
 from renewbot.blocks.notice import resolved_blocks, resolved_text
+from renewbot.blocks.platform import not_connected_blocks, not_connected_text, on_its_way_block, on_its_way_text
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.deps import Deps
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
+from storage import deliveries
+from storage.db import session_scope
+from storage.models import DeliveryState
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +85,8 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
         return decision.allowed
 
     try:
-        outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(), may_act=may_act)
+        outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(), may_act=may_act,
+                        verifier=deps.verifier)
     except RenewalRejected as exc:
         if refused:
             return _reject(ack, {ids.TOKEN_BLOCK: not_allowed_field_text(refused[-1].why)})
@@ -91,24 +97,51 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
         logger.exception("renewal of %s failed; nothing was changed", request.token_id)
         return _reject(ack, {ids.SECRET_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
     ack()
-    logger.info("token %s renewed by %s: %s -> %s", outcome.token_id, outcome.renewed_by,
-                outcome.old_expiry.date(), outcome.new_expiry.date())
-    announce(client, outcome)
+    logger.info("token %s renewed by %s: %s -> %s (%s)", outcome.token_id, outcome.renewed_by,
+                outcome.old_expiry.date(), outcome.new_expiry.date(), outcome.verification or "not checked")
+    announce(client, outcome, deps=deps)
 
 
-def announce(client, outcome: RenewalOutcome) -> None:
-    """After the commit: the thread reply, and the notice edited to its resolved state."""
+def announce(client, outcome: RenewalOutcome, *, deps: Deps | None = None) -> None:
+    """After the commit: the thread reply (saying where the change goes next), and the notice edited to its
+    resolved state. Where the reply went is stored on the delivery, for the job to answer in the same thread."""
+    if deps is not None and outcome.delivery_id:
+        deps.wake_connectors.set()  # the delivery job sends it now, not at its next tick
     text, blocks = confirmation_text(outcome), confirmation_blocks(outcome)
+    if outcome.connector:
+        text, blocks = text + on_its_way_text(outcome.connector), [*blocks, on_its_way_block(outcome.connector)]
+    elif outcome.renewal_id is not None:
+        text, blocks = text + not_connected_text(), [*blocks, *not_connected_blocks(outcome.renewal_id)]
+    channel, root = outcome.thread or (outcome.channel, None)
     try:
-        if outcome.thread is None:
-            client.chat_postMessage(channel=outcome.channel, text=text, blocks=blocks)
-            return
-        channel, root = outcome.thread
-        client.chat_postMessage(channel=channel, thread_ts=root, text=text, blocks=blocks)
+        posted = client.chat_postMessage(channel=channel, thread_ts=root, text=text, blocks=blocks)
+    except Exception:
+        # The renewal is committed; a lost confirmation is logged, never a reason to undo it.
+        logger.exception("renewal of %s saved, but the Slack confirmation failed", outcome.token_id)
+        return
+    if deps is not None and outcome.delivery_id and outcome.renewal_id is not None:
+        _remember_thread(client, deps, outcome.renewal_id, channel, root or posted["ts"], posted["ts"])
+    if root is None:
+        return
+    try:
         client.chat_update(channel=channel, ts=root,
                            text=resolved_text(outcome.token_name, outcome.old_expiry, outcome.new_expiry),
                            blocks=resolved_blocks(outcome.token_name, outcome.renewed_by, outcome.old_expiry,
                                                   outcome.new_expiry))
     except Exception:
-        # The renewal is committed; a lost confirmation is logged, never a reason to undo it.
-        logger.exception("renewal of %s saved, but the Slack confirmation failed", outcome.token_id)
+        logger.exception("renewal of %s saved and confirmed, but the notice could not be edited", outcome.token_id)
+
+
+def _remember_thread(client, deps: Deps, renewal_id: int, channel: str, thread_ts: str, ts: str) -> None:
+    """In its own short transaction; a delivery that finished before this was stored is answered from here."""
+    try:
+        with session_scope(deps.engine) as session:
+            finished = deliveries.set_reply_place(session=session, renewal_id=renewal_id, channel=channel,
+                                                  thread_ts=thread_ts, confirmation_ts=ts)
+        # Again: on PostgreSQL a pass woken above may have skipped the row while this update held it locked.
+        deps.wake_connectors.set()
+        for row_id, state in finished:
+            if state in (DeliveryState.DELIVERED, DeliveryState.FAILED):
+                answer(engine=deps.engine, client=client, row_id=row_id, now=deps.clock())
+    except Exception:
+        logger.exception("renewal %s: could not record where it was confirmed", renewal_id)

@@ -102,4 +102,5 @@ def test_status_makes_the_same_number_of_queries_for_1_and_50_tokens(engine, sla
     assert len(status.tokens) == 50
     assert sum(bool(t.failed_notices) for t in status.tokens) == 10
     assert sum(t.open_notice is not None for t in status.tokens) == 40
-    assert one == fifty == 6, (one, fifty)  # tokens, their accounts, open and failed notices, accounts, kinds
+    # tokens, their accounts, open and failed notices, accounts, kinds, connector deliveries
+    assert one == fifty == 7, (one, fifty)

@@ -22,6 +22,10 @@ REENABLE_BLOCK_PREFIX = _fields.REENABLE_FIELD_PREFIX
 NOFETCH_BLOCK_PREFIX = _fields.NOFETCH_FIELD_PREFIX
 ACCOUNTS_INPUT = "accounts_input"
 
+# "Done in the platform" on a renewal confirmation without a connector (its value: the renewal id)
+PLATFORM_DONE_BUTTON = "platform_done"
+PLATFORM_DONE_BLOCK = "platform_done"
+
 # Slash command
 RENEW_COMMAND = "/renew-token"
 

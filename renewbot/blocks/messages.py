@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, section, slack_date, ymd
 from renewbot.domain.patterns import OWNER_RE, is_channel_id
 from renewbot.usecases.renewal import RenewalOutcome
+from renewbot.usecases.verify import LWA_SETTINGS_REFUSED, VERIFIED
 
 
 def _flag_text(account: dict) -> str:
@@ -15,11 +16,24 @@ def _flag_text(account: dict) -> str:
     return f"{account['name']} ({state}, {orders})"
 
 
+def verification_text(outcome: RenewalOutcome) -> str | None:
+    """What the check with the issuer said, in a sentence; None when the token had nothing to check against."""
+    if outcome.verification is None:
+        return None
+    if outcome.verification == VERIFIED:
+        return f"The new token was verified with {escape(outcome.verified_by or 'its issuer')}."
+    why = escape(outcome.verification.removeprefix("unverified: "))
+    if outcome.verification.removeprefix("unverified: ") == LWA_SETTINGS_REFUSED:
+        return f"The new token was saved as not verified: {why}."
+    return f"The new token was saved, but could not be verified: {why}."
+
+
 def confirmation_text(outcome: RenewalOutcome) -> str:
     reenabled = [escape(a["name"]) for a in outcome.accounts if a["reenabled"]]
     accounts = f" Re-enabled: {', '.join(reenabled)}." if reenabled else ""
+    checked = f" {verification}" if (verification := verification_text(outcome)) else ""
     return (f"{escape(outcome.token_name)} renewed by <@{outcome.renewed_by}>: expiry "
-            f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}")
+            f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}{checked}")
 
 
 def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
@@ -30,6 +44,9 @@ def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
     if outcome.accounts:
         rows = [f"• {escape(_flag_text(a))}{' — re-enabled' if a['reenabled'] else ''}" for a in outcome.accounts]
         lines.append("*Accounts:*\n" + "\n".join(rows))
+    if verification := verification_text(outcome):
+        icon = ":white_check_mark:" if outcome.verification == VERIFIED else ":warning:"
+        lines.append(f"{icon} {verification}")
     return [section(clip("\n".join(lines), MAX_SECTION_TEXT)),
             context("renewbot · the new token is stored encrypted")]
 

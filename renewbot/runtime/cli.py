@@ -15,6 +15,7 @@ from renewbot.runtime import commands
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.logs import configure_logging
+from renewbot.usecases.verify import HttpVerifier
 from storage.db import describe_database, make_engine
 from storage.migrate import Upgrade, upgrade
 
@@ -103,6 +104,11 @@ COMMANDS: dict[str, Command] = {
     "retry-failed": Command("re-queue failed notices, in their token's current channel, once the cause is fixed",
                             lambda i: commands.cmd_retry_failed(channel=i.args.channel, deps=i.deps),
                             _retry_failed_args),
+    "api-key": Command("keys for the inbound API: create NAME [--scope state|calendar ...], list, revoke NAME",
+                       lambda i: commands.cmd_api_key(i.args, deps=i.deps), commands.api_key_arguments),
+    "connectors": Command("test ID: send a signed ping to a connector and print its answer",
+                          lambda i: commands.cmd_connectors_test(i.args.id, deps=i.deps),
+                          commands.connectors_arguments),
 }
 DEFAULT_COMMAND = "serve"
 
@@ -130,7 +136,8 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
         if migrated.created:
             # A cron job started in the wrong folder would otherwise scan an empty database in silence.
             print(f"{args.command}: created a new database at {describe_database(engine)}", file=sys.stderr)
-        deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys))
+        deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys),
+                    verifier=HttpVerifier.from_settings(settings))
         if command.checks_keys:
             commands.check_stored_keys(deps)
         return command.run(Invocation(args, settings, deps, migrated))

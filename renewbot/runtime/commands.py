@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from dotenv import dotenv_values
 from sqlalchemy.engine import Engine
 
 from jobs.plan import due_notices
 from jobs.scan import scan
 from renewbot.blocks.notice import notice_buttons, notice_text
-from renewbot.errors import ImportFileError
+from renewbot.connectors.ping import send_ping
+from renewbot.connectors.registry import connector_types
+from renewbot.errors import ConfigError, ImportFileError
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.slack_client import make_client
-from renewbot.usecases import audit, demo
+from renewbot.usecases import apikeys, audit, demo
 from renewbot.usecases.failures import requeue_failed
 from renewbot.usecases.importing import import_file
 from renewbot.usecases.keys import check_keys, rotate_keys
@@ -24,12 +30,40 @@ from renewbot.usecases.status import collect, render_text
 from storage import notices, queries
 from storage.db import session_scope
 from storage.migrate import Upgrade
+from storage.models import Connector
 
 
 def cmd_serve(*, settings: Settings, deps: Deps) -> int:
     from renewbot.runtime.serve import serve  # bolt and waitress load only for the server
 
-    return serve(settings, deps)
+    environ = connector_environ()
+    check_connector_secrets(deps, environ)
+    return serve(settings, deps, environ=environ)
+
+
+def connector_environ() -> dict[str, str]:
+    """Where connectors read their signing secrets: the environment, and ./.env as Settings reads it."""
+    env_file = Path(".env")
+    found = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    return {**found, **os.environ}
+
+
+def check_connector_secrets(deps: Deps, environ: Mapping[str, str]) -> None:
+    """serve and scan refuse to start, in one line, while a stored connector could not sign what it sends."""
+    types = connector_types()
+    with session_scope(deps.engine) as session:
+        stored = queries.list_connectors(session=session)
+    problems = []
+    for connector in stored:
+        kind = types.get(connector.type)
+        if kind is None:
+            problems.append(f"{connector.id} (type {connector.type!r} is not installed)")
+            continue
+        name = kind.secret_env(connector.config)
+        if name and not (environ.get(name) or "").strip():
+            problems.append(f"{connector.id} ({name} is not set)")
+    if problems:
+        raise ConfigError(f"connector signing secrets missing: {'; '.join(problems)}. Set them, then start again")
 
 
 def cmd_migrate(migration: Upgrade) -> int:
@@ -105,9 +139,15 @@ def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool) -> int:
         lines = dry_run_lines(deps.engine, now)
         print("\n".join(lines) if lines else "[dry-run] nothing is due")
         return 0
-    report = scan(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url), now=now)
-    d = report.delivery
-    print(f"scan: {report.planned} planned, {len(d.sent)} sent, {len(d.retrying)} to retry, {len(d.failed)} failed")
+    environ = connector_environ()
+    check_connector_secrets(deps, environ)
+    report = scan(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url), now=now,
+                  box=deps.box, environ=environ)
+    d, c = report.delivery, report.connectors
+    sent = (f"; connectors: {len(c.delivered)} delivered, {len(c.retrying)} to retry, {len(c.failed)} failed"
+            if c and (c.delivered or c.retrying or c.failed) else "")
+    print(f"scan: {report.planned} planned, {len(d.sent)} sent, {len(d.retrying)} to retry, {len(d.failed)} failed"
+          f"{sent}")
     return 0
 
 
@@ -141,3 +181,76 @@ def cmd_retry_failed(*, channel: str | None, deps: Deps) -> int:
     print(f"retry-failed: re-queued {len(retried)} failed notice(s){where}; "
           "`renewbot serve` posts them within a minute, or run `renewbot scan`")
     return 0
+
+
+def api_key_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="api_key_action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="make a key and print it, once (only its hash is kept)")
+    create.add_argument("name", metavar="NAME", help="what the key is for, e.g. the platform's name")
+    create.add_argument("--scope", dest="scopes", action="extend", nargs="+", choices=apikeys.SCOPES,
+                        metavar="SCOPE", help=f"what the key may do ({', '.join(apikeys.SCOPES)}); default: all")
+    actions.add_parser("list", help="names, scopes and creation times (never the keys)")
+    revoke = actions.add_parser("revoke", help="refuse the key of that name from now on")
+    revoke.add_argument("name", metavar="NAME")
+
+
+def cmd_api_key(args: argparse.Namespace, *, deps: Deps) -> int:
+    """The key alone goes to stdout (`KEY=$(renewbot api-key create x)`); what to do with it, to stderr."""
+    action, now = args.api_key_action, deps.clock()
+    try:
+        with session_scope(deps.engine) as session:
+            if action == "create":
+                created = apikeys.create_key(session=session, name=args.name, scopes=args.scopes, now=now)
+            elif action == "revoke":
+                revoked = apikeys.revoke_key(session=session, name=args.name, now=now)
+            else:
+                keys = apikeys.list_keys(session=session)
+    except apikeys.ApiKeyError as exc:
+        print(f"api-key: {exc}; nothing was changed", file=sys.stderr)
+        return 2
+    if action == "create":
+        print(f"api-key: created {created.info.name!r} (scopes: {', '.join(created.info.scopes)}). This is the only "
+              "time the key is shown: renewbot keeps only its hash. Send it as `Authorization: Bearer <key>`.",
+              file=sys.stderr)
+        print(created.key)
+    elif action == "revoke":
+        if not revoked:
+            print(f"api-key: no key named {args.name!r} (or it is revoked already)", file=sys.stderr)
+            return 2
+        print(f"api-key: revoked {args.name!r}; requests with it now get 401")
+    else:
+        print("\n".join(_key_lines(keys)))
+    return 0
+
+
+def _key_lines(keys: list[apikeys.KeyInfo]) -> list[str]:
+    if not keys:
+        return ["no API keys yet: `renewbot api-key create NAME` makes one"]
+    lines = [f"{'NAME':<30} {'SCOPES':<16} CREATED"]
+    for k in keys:
+        revoked = f"  (revoked {k.revoked_at:%Y-%m-%d %H:%M} UTC)" if k.revoked_at else ""
+        lines.append(f"{k.name:<30} {', '.join(k.scopes):<16} {k.created_at:%Y-%m-%d %H:%M} UTC{revoked}")
+    return lines
+
+
+def connectors_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="connectors_action", metavar="ACTION", required=True)
+    test = actions.add_parser("test", help="send a signed ping event to a connector and print its answer")
+    test.add_argument("id", metavar="ID", help="the connector's id, as in the import file")
+
+
+def cmd_connectors_test(connector_id: str, *, deps: Deps, environ: Mapping[str, str] | None = None) -> int:
+    """0 when the connector took the ping, 1 when it did not, 2 when nothing could be sent."""
+    with session_scope(deps.engine) as session:
+        stored = session.get(Connector, connector_id)
+        found = (stored.type, dict(stored.config)) if stored else None
+        known = sorted(queries.connector_ids(session=session)) if stored is None else []
+    if found is None:
+        print(f"connectors test: no connector with id {connector_id!r} (stored: {', '.join(known) or 'none'}; "
+              "define it under connectors: in the import file)", file=sys.stderr)
+        return 2
+    result = send_ping(connector_id, *found, environ=connector_environ() if environ is None else environ,
+                       types=connector_types(), now=deps.clock())
+    print("\n".join(f"connectors test: {line}" if i == 0 else line for i, line in enumerate(result.lines)),
+          file=sys.stderr if result.exit_code == 2 else sys.stdout)
+    return result.exit_code

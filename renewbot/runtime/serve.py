@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from handlers import register_all
+from jobs.connect import deliver_connectors, run_when_woken
 from jobs.deliver import SlackHealth, deliver_due
 from jobs.pacing import ChannelPacer
 from jobs.scan import scan
-from jobs.scheduler import build_scheduler
+from jobs.scheduler import build_scheduler, guarded
 from renewbot.errors import ConfigError
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
@@ -46,7 +48,8 @@ def check_slack(app: App) -> None:
         logger.warning("Slack unreachable at start-up (%s); carrying on, notices will wait", type(exc).__name__)
 
 
-def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
+def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0", environ: Mapping[str, str] | None = None) -> int:
+    """`environ`: where connectors read their signing secrets (the process environment by default)."""
     app = build_app(settings, deps)
     check_slack(app)
     pacer = ChannelPacer()  # one per process: both jobs post into the same channels
@@ -58,15 +61,24 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0") -> int:
         interval_minutes=settings.scan_interval_minutes, clock=deps.clock,
     )
     stop = threading.Event()
+    # Renewals to their platforms: every 30 s, and at once when a renewal commits (deps.wake_connectors).
+    connect = guarded(lambda: deliver_connectors(engine=deps.engine, client=app.client, box=deps.box, now=deps.clock(),
+                                                 environ=environ), "connect")
+    connector_loop = threading.Thread(target=run_when_woken, args=(connect,), name="connect", daemon=True,
+                                      kwargs=dict(wake=deps.wake_connectors, stop=stop))
     scheduler.start()
+    connector_loop.start()
     try:
         if settings.socket_mode:
-            _serve_socket_mode(app, settings, stop)
+            _serve_socket_mode(app, settings, deps, host, stop, health)
         else:
             _serve_http(app, settings, deps, host, stop, health)
     finally:
         logger.info("shutting down: stopping the scheduler")
+        stop.set()
+        deps.wake_connectors.set()
         scheduler.shutdown(wait=True)
+        connector_loop.join(timeout=30)  # a delivery in flight finishes (its lease would cover it anyway)
         deps.engine.dispose()
     logger.info("stopped")
     return 0
@@ -94,11 +106,12 @@ def waitress_options(settings: Settings) -> dict:
 
 
 def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event,
-                health: SlackHealth) -> None:
+                health: SlackHealth, *, slack_events: bool = True) -> None:
+    """Serves PORT until SIGTERM; `slack_events=False` (Socket Mode) leaves out POST /slack/events."""
     from waitress.server import create_server
 
     wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes,
-                         slack_health=health)
+                         slack_health=health, slack_events=slack_events)
     server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:
@@ -109,7 +122,11 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
         raise SystemExit(0)
 
     _on_sigterm(shutdown)
-    logger.info("serving HTTP on %s:%s (POST /slack/events, GET /healthz)", host, settings.port)
+    if slack_events:
+        logger.info("serving HTTP on %s:%s (POST /slack/events, GET /healthz)", host, settings.port)
+    else:
+        logger.info("listening on %s:%s for GET /healthz and /api/v1 (Slack comes over Socket Mode)", host,
+                    settings.port)
     try:
         server.run()
     except SystemExit:
@@ -118,7 +135,8 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
         server.close()
 
 
-def _serve_socket_mode(app: App, settings: Settings, stop: threading.Event) -> None:
+def _serve_socket_mode(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event,
+                       health: SlackHealth) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token=settings.slack_app_token)
@@ -128,5 +146,8 @@ def _serve_socket_mode(app: App, settings: Settings, stop: threading.Event) -> N
     except SlackApiError as exc:
         raise ConfigError(f"Socket Mode: Slack refused SLACK_APP_TOKEN ({exc.response.get('error')})") from None
     logger.info("connected in Socket Mode")
-    stop.wait()
-    handler.close()
+    try:
+        # The platform's routes are on PORT in Socket Mode too; only Slack's own URL is not needed.
+        _serve_http(app, settings, deps, host, stop, health, slack_events=False)
+    finally:
+        handler.close()

@@ -14,6 +14,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
 from handlers.replay import ReplayGuard
+from renewbot.runtime.api import API_PREFIX, make_api_app
 from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
 from storage.db import ping
 
@@ -48,13 +49,16 @@ def _ack_only(start_response) -> list[bytes]:
 
 
 def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                  slack_health=None, guard: ReplayGuard | None = None):
+                  slack_health=None, guard: ReplayGuard | None = None, slack_events: bool = True):
     """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why.
     `guard` drops replays of a signed request (valid for 5 minutes) and floods by one person, shared by replicas
-    through the database; by default a ReplayGuard on `engine`."""
+    through the database; by default a ReplayGuard on `engine`. `slack_events=False` (Socket Mode: Slack comes
+    over the socket) serves every route but POST /slack/events, which then answers 404 like any unknown path."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
-    verifier = SignatureVerifier(signing_secret)
+    # Socket Mode needs no signing secret (Slack does not call us): no verifier then, and no events route.
+    verifier = SignatureVerifier(signing_secret) if slack_events else None
     guard = guard or ReplayGuard(engine)
+    api = make_api_app(engine, app.client, max_body_bytes=max_body_bytes)
 
     def events(environ, start_response):
         raw_length = environ.get("CONTENT_LENGTH") or "0"
@@ -90,8 +94,12 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
             if refused:  # a person must fix the token; an outage (5xx, timeouts) never sets this
                 status, body = "503 Service Unavailable", {**body, "ok": False, "slack": refused}
             return _respond(start_response, status, body)
-        if path == EVENTS_PATH and method == "POST":
+        if path == EVENTS_PATH and method == "POST" and slack_events:
             return events(environ, start_response)
+        if path.startswith(API_PREFIX):  # the platform's API (Bearer keys), never Slack's
+            return api(environ, start_response)
+        if not slack_events:
+            return _respond(start_response, "404 Not Found", {"error": "not found"})
         return slack(environ, start_response)
 
     return wsgi

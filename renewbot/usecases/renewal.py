@@ -9,7 +9,7 @@ before someone else's renewal; an owners list changed meanwhile refuses too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -18,12 +18,13 @@ from sqlmodel import Session
 from renewbot.crypto import SecretBox
 from renewbot.domain.kinds import resolve
 from renewbot.domain.thresholds import notify_from
-from renewbot.domain.validation import TOKEN_FIELD, RenewalForm, Submission, validate_renewal
+from renewbot.domain.validation import SECRET_FIELD, TOKEN_FIELD, RenewalForm, Submission, validate_renewal
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.usecases.kinds import team_kinds
-from storage import notices, queries
+from renewbot.usecases.verify import REFUSED, NoVerifier, Verifier
+from storage import deliveries, notices, queries
 from storage.db import bounded_lock_waits, session_scope
-from storage.models import Renewal
+from storage.models import Delivery, Renewal, Token
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,16 @@ class RenewalOutcome:
     new_expiry: datetime
     accounts: list[dict]  # {"id", "name", "reenabled", "enabled", "fetch_orders"}
     thread: tuple[str, str] | None  # (channel, ts) of the notice to answer in, if one was open
+    verification: str | None = None  # Renewal.verification: "verified", "unverified: <why>", None (nothing to check)
+    verified_by: str | None = None  # who checked it: "Amazon", or the verify_url's host
+    renewal_id: int | None = None  # the audit row (the "Done in the platform" button names it)
+    connector: str | None = None  # where the renewal is being delivered; None: the platform still needs it by hand
+    delivery_id: str | None = None  # that delivery's Renewbot-Delivery id
 
 
 def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, user_id: str,
-                  now: datetime, kind_ladder: Sequence[int] | None = None) -> RenewalOutcome:
+                  now: datetime, kind_ladder: Sequence[int] | None = None,
+                  verification: str | None = None) -> RenewalOutcome:
     """Stores the secret, moves the expiry, re-enables accounts, closes notices, writes the audit row.
 
     The caller commits. The version check makes a doubled submission apply once.
@@ -72,11 +79,24 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
         changes.append(dict(id=account.id, name=account.name, reenabled=reenabled,
                             enabled=account.enabled, fetch_orders=account.fetch_orders))
     notices.close_notices(session=session, token_id=token.id, now=now)
-    session.add(Renewal(token_id=token.id, renewed_by=user_id, renewed_at=now, old_expires_at=old_expiry,
-                        new_expires_at=submission.new_expiry, accounts=changes))
+    session.add(renewal := Renewal(token_id=token.id, renewed_by=user_id, renewed_at=now, old_expires_at=old_expiry,
+                        new_expires_at=submission.new_expiry, accounts=changes, verification=verification))
     session.flush()
+    delivery = _plan_delivery(session=session, token=token, renewal_id=renewal.id, now=now)
     return RenewalOutcome(token_id=token.id, token_name=token.name, channel=token.channel, renewed_by=user_id,
-                          old_expiry=old_expiry, new_expiry=submission.new_expiry, accounts=changes, thread=thread)
+                          old_expiry=old_expiry, new_expiry=submission.new_expiry, accounts=changes, thread=thread,
+                          verification=verification, renewal_id=renewal.id, connector=token.connector,
+                          delivery_id=delivery.delivery_id if delivery else None)
+
+
+def _plan_delivery(*, session: Session, token: Token, renewal_id: int, now: datetime) -> Delivery | None:
+    """The outbox row for the token's connector, in the renewal's transaction: sent after the commit, never lost.
+    Deliveries of older renewals still waiting are replaced (they would carry a secret the token no longer has)."""
+    deliveries.supersede_older(session=session, token_id=token.id, renewal_id=renewal_id, now=now)
+    if not token.connector:
+        return None
+    return deliveries.plan(session=session, renewal_id=renewal_id, token_id=token.id, connector_id=token.connector,
+                           now=now)
 
 
 # Slack shows a submission as failed after 3 s: a lock held longer than this fails it (nothing changed) instead of
@@ -94,18 +114,30 @@ class RenewalRequest:
 
 
 def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
-          may_act: Callable[[Sequence[str]], bool], now: datetime) -> RenewalOutcome:
-    """Checks who asks, then validates and applies in one committed transaction.
+          may_act: Callable[[Sequence[str]], bool], now: datetime, verifier: Verifier | None = None) -> RenewalOutcome:
+    """Checks who asks and what they entered, verifies the new value with its issuer, then applies it in one
+    committed transaction.
 
     Raises RenewalRejected (messages by field) or StaleRenewal; nothing is changed then.
-    `may_act(owners)` answers whether the requester may act for a token with these owners.
+    `may_act(owners)` answers whether the requester may act for a token with these owners. The verifier's network
+    call happens between the reads and the write transaction: never while a transaction is open.
     """
     with session_scope(engine) as session:
-        owners = queries.token_owners(session=session, token_id=request.token_id)
-    if owners is None:
-        raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
+        token = queries.get_token(session=session, token_id=request.token_id)
+        if token is None:
+            raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
+        owners, seen_expiry, verify_url = list(token.owners), token.expires_at, token.verify_url
+        kind = resolve(token.kind, team_kinds(session=session))
+        accounts = queries.account_ids_of(session=session, token_id=token.id)
     if not may_act(owners):
         raise RenewalRejected({TOKEN_FIELD: "Only this token's owners can renew it."})
+    # Judged before the issuer is asked: a value the form refuses is never sent anywhere.
+    submission = validate_renewal(request.form, token_id=request.token_id, version=request.version, kind=kind,
+                                  current_expiry=seen_expiry, account_ids=accounts, now=now)
+    checked = (verifier or NoVerifier()).verify(kind=kind, secret=submission.secret, verify_url=verify_url,
+                                                token_id=request.token_id)
+    if checked is not None and checked.state == REFUSED:
+        raise RenewalRejected({SECRET_FIELD: checked.reason})
     with session_scope(engine) as session, bounded_lock_waits(session, LOCK_WAIT_SECONDS):
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
@@ -113,9 +145,14 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         if list(token.owners) != list(owners):
             # An import changed who may act between the check and now: decide again from the new list.
             raise StaleRenewal(f"token {token.id}'s owners changed since the form was submitted", token.name)
+        if token.verify_url != verify_url:
+            # The check above was made against another address than the token now names: decide again.
+            raise StaleRenewal(f"token {token.id}'s verify_url changed since the form was submitted", token.name)
         accounts = queries.account_ids_of(session=session, token_id=token.id)
         kind = resolve(token.kind, team_kinds(session=session))
         submission = validate_renewal(request.form, token_id=token.id, version=request.version, kind=kind,
                                       current_expiry=token.expires_at, account_ids=accounts, now=now)
-        return apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
-                             kind_ladder=kind.notify_days)
+        outcome = apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
+                                kind_ladder=kind.notify_days,
+                                verification=checked.stored if checked is not None else None)
+    return replace(outcome, verified_by=checked.by if checked is not None else None)
