@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from jobs.pacing import backoff
 from renewbot.blocks.platform import delivered_blocks, delivered_text, failed_blocks, failed_text
 from renewbot.connectors.base import EVENT_RENEWED, Attempt, DeliveryRequest, Outcome, Sender
 from renewbot.connectors.payload import body_secrets, clean_text, renewed_body
@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 # Longer than any one attempt (webhook 10 s, command 60 s): a live sender never loses its claim.
 LEASE = timedelta(minutes=2)
 INTERVAL_SECONDS = 30.0  # serve's pass when nothing wakes it earlier
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(minutes=15)
 MIN_RETRY = timedelta(seconds=1)  # "Retry-After: 0" must not turn a pass into a busy loop
 ANSWERED_FOR = timedelta(days=30)  # how long "this delivery's thread answer was sent" is remembered
 FINAL = frozenset({"delivered", "failed", "superseded"})
@@ -54,13 +52,6 @@ class ConnectReport:
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
-
-
-def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential with jitter (half to all of the step), so replicas that failed together don't retry together.
-    The exponent stops growing at the cap: a day of retries is ~100 attempts."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(max(0, attempts - 1), 10)))
-    return timedelta(seconds=(rng or random).uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 
 
 def registry_senders(environ: Mapping[str, str]) -> SenderFor:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
-from jobs.pacing import ChannelPacer
+from jobs.pacing import ChannelPacer, backoff
 from renewbot.blocks.ids import NOTICE_EVENT_TYPE
 from renewbot.blocks.notice import notice_blocks, notice_metadata, notice_text
 from renewbot.domain.thresholds import EXPIRED
@@ -49,8 +48,6 @@ HOLD_LIMIT = timedelta(seconds=30)
 FINAL = frozenset({"sent", "dropped", "failed"})
 # While Slack refuses the bot token, auth.test is asked at most this often whether it works again.
 RECHECK_TOKEN = timedelta(minutes=1)
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(minutes=15)
 # Retrying these cannot help until a person fixes the channel (then `retry-failed`, or inviting the bot,
 # posts it) or the message. A refused bot token (TOKEN_REFUSED) is not among them: it pauses delivery.
 PERMANENT_ERRORS = frozenset({
@@ -116,12 +113,6 @@ class SlackHealth:
             self._refused = None
         logger.info("Slack accepts the bot token again: delivery resumes")
         return True
-
-
-def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential with full jitter, so replicas that failed together don't retry together."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
-    return timedelta(seconds=(rng or random).uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 
 
 def deliver_due(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None,

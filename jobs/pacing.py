@@ -7,9 +7,23 @@ its Retry-After without holding up the others.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(minutes=15)
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """When to try again after `attempts` failures: exponential up to BACKOFF_CAP, with jitter (half to all of the
+    step) so replicas that failed together don't retry together. The exponent stops growing once the cap is
+    reached: a day-long outage is ~100 attempts, and 2**100 steps would overflow a timedelta."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(max(0, attempts - 1), 10)))
+    return timedelta(seconds=(rng or random).uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
+
 
 # 5% over Slack's one second, so network jitter doesn't land two posts inside one second.
 DEFAULT_INTERVAL = 1.05

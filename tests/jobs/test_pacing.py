@@ -63,3 +63,17 @@ def test_a_rate_limited_channel_does_not_hold_up_the_others(sqlite_engine, slack
     report = deliver_due(engine=sqlite_engine, client=client, now=NOW, pacer=ChannelPacer())
     assert time.monotonic() - started < 3
     assert len(report.sent) == 3 and len(report.retrying) == 1
+
+
+def test_backoff_stays_at_its_cap_however_long_an_outage_lasts():
+    """A day of Slack or platform outage is ~100 attempts; 2**100 steps once overflowed a timedelta and left the
+    row stuck being reclaimed."""
+    import random as _random
+
+    from jobs.pacing import BACKOFF_CAP, backoff
+
+    rng = _random.Random(1)
+    for attempts in (1, 2, 11, 36, 100, 10_000):
+        wait = backoff(attempts, rng)
+        assert BACKOFF_CAP / 2 <= wait <= BACKOFF_CAP or attempts < 6
+    assert backoff(1, _random.Random(1)).total_seconds() <= 30
