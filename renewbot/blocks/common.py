@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from urllib.parse import quote
 
+from renewbot.domain.thresholds import UNKNOWN_EXPIRY
+
 # Slack's documented limits that our content can reach.
 MAX_BLOCKS_MESSAGE = 50
 MAX_BLOCKS_MODAL = 100
@@ -33,7 +35,8 @@ def link_target(url: str) -> str:
 
 
 def ymd(moment: datetime | date) -> str:
-    return moment.strftime("%Y-%m-%d")
+    """The day; "unknown" for the placeholder of a source token not read yet (its first renewal says old → new)."""
+    return "unknown" if moment == UNKNOWN_EXPIRY else moment.strftime("%Y-%m-%d")
 
 
 def slack_date(moment: datetime) -> str:

@@ -64,7 +64,7 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
     won = queries.bump_token_version(
         session=session, token_id=token.id, expected_version=submission.version,
         secret_encrypted=box.encrypt(submission.secret), secret_key_id=box.current_key_id,
-        expires_at=submission.new_expiry,
+        expires_at=submission.new_expiry, expiry_known=True,
         notify_from=notify_from(submission.new_expiry, token.notify_days or kind_ladder),
     )
     if not won:
@@ -74,13 +74,15 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
         reenabled = account.id in submission.reenable
         if reenabled:
             account.enabled = True
+            account.state_reason = None  # why the platform had switched it off no longer describes it
         account.fetch_orders = account.id not in submission.no_fetch
         session.add(account)
         changes.append(dict(id=account.id, name=account.name, reenabled=reenabled,
                             enabled=account.enabled, fetch_orders=account.fetch_orders))
     notices.close_notices(session=session, token_id=token.id, now=now)
-    session.add(renewal := Renewal(token_id=token.id, renewed_by=user_id, renewed_at=now, old_expires_at=old_expiry,
-                        new_expires_at=submission.new_expiry, accounts=changes, verification=verification))
+    renewal = Renewal(token_id=token.id, renewed_by=user_id, renewed_at=now, old_expires_at=old_expiry,
+                      new_expires_at=submission.new_expiry, accounts=changes, verification=verification)
+    session.add(renewal)
     session.flush()
     delivery = _plan_delivery(session=session, token=token, renewal_id=renewal.id, now=now)
     return RenewalOutcome(token_id=token.id, token_name=token.name, channel=token.channel, renewed_by=user_id,
@@ -126,7 +128,9 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
             raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
-        owners, seen_expiry, verify_url = list(token.owners), token.expires_at, token.verify_url
+        # An expiry not read from its source yet is no bar: the new one only has to be in the future.
+        owners, verify_url = list(token.owners), token.verify_url
+        seen_expiry = token.expires_at if token.expiry_known else now
         kind = resolve(token.kind, team_kinds(session=session))
         accounts = queries.account_ids_of(session=session, token_id=token.id)
     if not may_act(owners):
@@ -151,7 +155,8 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         accounts = queries.account_ids_of(session=session, token_id=token.id)
         kind = resolve(token.kind, team_kinds(session=session))
         submission = validate_renewal(request.form, token_id=token.id, version=request.version, kind=kind,
-                                      current_expiry=token.expires_at, account_ids=accounts, now=now)
+                                      current_expiry=token.expires_at if token.expiry_known else now,
+                                      account_ids=accounts, now=now)
         outcome = apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
                                 kind_ladder=kind.notify_days,
                                 verification=checked.stored if checked is not None else None)

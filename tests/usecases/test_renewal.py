@@ -347,3 +347,30 @@ def test_a_submission_blocked_by_a_held_lock_fails_fast_and_changes_nothing(worl
     if world.dialect.name == "sqlite":
         with world.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_source_token_whose_expiry_is_still_unknown_can_be_renewed_and_becomes_known(world, box):
+    from renewbot.blocks.messages import confirmation_text
+    from renewbot.domain.thresholds import UNKNOWN_EXPIRY
+
+    with session_scope(world) as s:
+        tok = s.get(Token, "mws")
+        tok.expires_at, tok.notify_from, tok.expiry_known, tok.source = (UNKNOWN_EXPIRY, UNKNOWN_EXPIRY, False,
+                                                                         "tls://shop.example:443")
+    outcome = renew(engine=world, box=box, request=request(), may_act=lambda owners: True, now=NOW)
+    with session_scope(world) as s:
+        tok = s.get(Token, "mws")
+        assert (tok.expiry_known, tok.expires_at) == (True, NEW_EXPIRY)
+    assert "unknown → 2027-11-26" in confirmation_text(outcome)
+
+
+def test_reenabling_an_account_clears_the_reason_the_platform_gave_for_switching_it_off(world, box):
+    with session_scope(world) as s:
+        s.get(Account, "uk").state_reason = "token expired"
+        s.get(Account, "fr").state_reason = "kept: not re-enabled by this renewal"
+    with session_scope(world) as s:
+        apply_renewal(session=s, box=box, submission=submission(reenable=frozenset({"uk"})), user_id="U0OWNER",
+                      now=NOW)
+    with session_scope(world) as s:
+        assert s.get(Account, "uk").state_reason is None
+        assert s.get(Account, "fr").state_reason == "kept: not re-enabled by this renewal"
