@@ -231,6 +231,9 @@ def main() -> None:
              "the fallback), the Slack stand-in and the platform stand-in (checks every signature) on this machine. "
              "Each sample: one signed view_submission sent -> the platform received that token's signed "
              "token.renewed POST. 10 at once are 10 threads released by a barrier, each renewing its own token."
+             " Before the second wake-up in `announce` (after it stores where the confirmation went), PostgreSQL "
+             "runs showed ~30 s samples: a pass woken by the commit could SKIP LOCKED past the new delivery while "
+             "that short update held its row, and the delivery then waited for the 30 s tick."
              + (f" Skipped: {skipped}." if skipped else ""))
     write_result(NAME, params={"levels": levels, "backends": backends}, results=results, budgets=budgets,
                  table=table, notes=notes)

@@ -6,7 +6,7 @@ import json
 
 from bench.common import RESULTS, ROOT, render_table
 
-ORDER = ["ack_latency", "scan_cost", "import_speed", "delivery_pacing", "footprint", "http_abuse"]
+ORDER = ["ack_latency", "scan_cost", "import_speed", "delivery_pacing", "footprint", "http_abuse", "connector_latency"]
 HOW = {
     "ack_latency": "python -m bench.ack_latency",
     "scan_cost": "python -m bench.scan_cost",
@@ -14,6 +14,7 @@ HOW = {
     "import_speed": "python -m bench.import_speed",
     "http_abuse": "python -m bench.http_abuse",
     "footprint": "python -m bench.footprint",
+    "connector_latency": "python -m bench.connector_latency",
 }
 
 

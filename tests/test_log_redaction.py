@@ -83,3 +83,23 @@ def test_ordinary_text_is_left_alone():
         "2026-12-01", "550e8400-e29b-41d4-a716-446655440000"), None)
     assert formatter.format(record) == (
         "token amazon-eu-sp-api expires 2026-12-01, id 550e8400-e29b-41d4-a716-446655440000")
+
+
+def test_a_connector_signing_secret_is_redacted_by_value_in_every_command(tmp_path, monkeypatch, capsys):
+    """Webhook secrets have no telling shape, so the CLI hands each stored connector's to the formatter."""
+    import logging
+
+    from renewbot.runtime.cli import main
+
+    planted = "whsec-PLANTED-9f8e7d6c5b4a"
+    inventory = tmp_path / "tokens.yml"
+    inventory.write_text("connectors:\n  - id: hook\n    type: webhook\n    url: https://commerce.example/hook\n"
+                         "    secret_env: HOOK_SECRET\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    monkeypatch.setenv("HOOK_SECRET", planted)
+    assert main(["import", str(inventory)]) == 0
+    assert main(["status"]) == 0
+    logging.getLogger("renewbot.test").warning("a library's slip: %s", planted)
+    err = capsys.readouterr().err
+    assert planted not in err and "a library's slip: [redacted]" in err

@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
             print(f"{args.command}: created a new database at {describe_database(engine)}", file=sys.stderr)
         deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys),
                     verifier=HttpVerifier.from_settings(settings))
+        # Connector signing secrets have no telling shape: redact them by value too (they are never logged
+        # on purpose; this catches a library's slip).
+        configure_logging(verbose=command.verbose_log, secrets=(
+            *settings.secret_values(), *commands.connector_secret_values(deps, commands.connector_environ())))
         if command.checks_keys:
             commands.check_stored_keys(deps)
         return command.run(Invocation(args, settings, deps, migrated))

@@ -48,6 +48,15 @@ def connector_environ() -> dict[str, str]:
     return {**found, **os.environ}
 
 
+def connector_secret_values(deps: Deps, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The stored connectors' signing secrets as set now: the log formatter redacts them by value."""
+    types = connector_types()
+    with session_scope(deps.engine) as session:
+        stored = queries.list_connectors(session=session)
+    names = {kind.secret_env(c.config) for c in stored if (kind := types.get(c.type)) is not None}
+    return tuple(value for name in sorted(n for n in names if n) if (value := (environ.get(name) or "").strip()))
+
+
 def check_connector_secrets(deps: Deps, environ: Mapping[str, str]) -> None:
     """serve and scan refuse to start, in one line, while a stored connector could not sign what it sends."""
     types = connector_types()
