@@ -27,6 +27,7 @@ class Invocation:
     settings: Settings
     deps: Deps
     migration: Upgrade
+    connectors: commands.ConnectorSetup
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ def _retry_failed_args(parser: argparse.ArgumentParser) -> None:
 
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the Slack app and the scheduler (the default)",
-                     lambda i: commands.cmd_serve(settings=i.settings, deps=i.deps),
+                     lambda i: commands.cmd_serve(settings=i.settings, deps=i.deps, connectors=i.connectors),
                      checks_keys=True, verbose_log=True),
     "import": Command("create or update accounts and tokens from a YAML file (idempotent)",
                       lambda i: commands.cmd_import(i.args.file, deps=i.deps, dry_run=i.args.dry_run,
                                                       force_expiry=i.args.force_expiry), _import_args),
     "scan": Command("one pass of the scheduler's work (plan and deliver notices), then exit",
-                    lambda i: commands.cmd_scan(settings=i.settings, deps=i.deps, dry_run=i.args.dry_run), _scan_args,
+                    lambda i: commands.cmd_scan(settings=i.settings, deps=i.deps, dry_run=i.args.dry_run,
+                                                connectors=i.connectors), _scan_args,
                     checks_keys=True),
     "status": Command("tokens with expiry, stage and open notice; accounts with their flags",
                       lambda i: commands.cmd_status(deps=i.deps, as_json=i.args.json), _status_args),
@@ -140,11 +142,11 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
                     verifier=HttpVerifier.from_settings(settings))
         # Connector signing secrets have no telling shape: redact them by value too (they are never logged
         # on purpose; this catches a library's slip).
-        configure_logging(verbose=command.verbose_log, secrets=(
-            *settings.secret_values(), *commands.connector_secret_values(deps, commands.connector_environ())))
+        connectors = commands.read_connector_setup(deps)
+        configure_logging(verbose=command.verbose_log, secrets=(*settings.secret_values(), *connectors.secret_values))
         if command.checks_keys:
             commands.check_stored_keys(deps)
-        return command.run(Invocation(args, settings, deps, migrated))
+        return command.run(Invocation(args, settings, deps, migrated, connectors))
     except ConfigError as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2

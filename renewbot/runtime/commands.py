@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -33,12 +34,11 @@ from storage.migrate import Upgrade
 from storage.models import Connector
 
 
-def cmd_serve(*, settings: Settings, deps: Deps) -> int:
+def cmd_serve(*, settings: Settings, deps: Deps, connectors: ConnectorSetup) -> int:
     from renewbot.runtime.serve import serve  # bolt and waitress load only for the server
 
-    environ = connector_environ()
-    check_connector_secrets(deps, environ)
-    return serve(settings, deps, environ=environ)
+    connectors.refuse_if_broken()
+    return serve(settings, deps, environ=connectors.environ)
 
 
 def connector_environ() -> dict[str, str]:
@@ -48,31 +48,39 @@ def connector_environ() -> dict[str, str]:
     return {**found, **os.environ}
 
 
-def connector_secret_values(deps: Deps, environ: Mapping[str, str]) -> tuple[str, ...]:
-    """The stored connectors' signing secrets as set now: the log formatter redacts them by value."""
+@dataclass(frozen=True)
+class ConnectorSetup:
+    """The stored connectors as this process can use them, read once per command: the signing secrets the log
+    formatter redacts by value, and what stops serve and scan from starting."""
+    environ: Mapping[str, str]
+    secret_values: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    def refuse_if_broken(self) -> None:
+        """serve and scan refuse to start, in one line, while a stored connector could not sign what it sends."""
+        if self.problems:
+            raise ConfigError(f"connector signing secrets missing: {'; '.join(self.problems)}. "
+                              "Set them, then start again")
+
+
+def read_connector_setup(deps: Deps, environ: Mapping[str, str] | None = None) -> ConnectorSetup:
+    environ = connector_environ() if environ is None else environ
     types = connector_types()
     with session_scope(deps.engine) as session:
         stored = queries.list_connectors(session=session)
-    names = {kind.secret_env(c.config) for c in stored if (kind := types.get(c.type)) is not None}
-    return tuple(value for name in sorted(n for n in names if n) if (value := (environ.get(name) or "").strip()))
-
-
-def check_connector_secrets(deps: Deps, environ: Mapping[str, str]) -> None:
-    """serve and scan refuse to start, in one line, while a stored connector could not sign what it sends."""
-    types = connector_types()
-    with session_scope(deps.engine) as session:
-        stored = queries.list_connectors(session=session)
-    problems = []
+    secrets, problems = [], []
     for connector in stored:
         kind = types.get(connector.type)
         if kind is None:
             problems.append(f"{connector.id} (type {connector.type!r} is not installed)")
             continue
         name = kind.secret_env(connector.config)
-        if name and not (environ.get(name) or "").strip():
+        value = (environ.get(name) or "").strip() if name else ""
+        if value:
+            secrets.append(value)
+        elif name:
             problems.append(f"{connector.id} ({name} is not set)")
-    if problems:
-        raise ConfigError(f"connector signing secrets missing: {'; '.join(problems)}. Set them, then start again")
+    return ConnectorSetup(environ, tuple(sorted(set(secrets))), tuple(problems))
 
 
 def cmd_migrate(migration: Upgrade) -> int:
@@ -138,7 +146,7 @@ def dry_run_lines(engine: Engine, now) -> list[str]:
     return lines
 
 
-def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool) -> int:
+def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool, connectors: ConnectorSetup | None = None) -> int:
     now = deps.clock()
     if not dry_run and not settings.slack_bot_token:
         print("scan: SLACK_BOT_TOKEN is not set, so this is a dry run: nothing is posted or recorded.",
@@ -148,10 +156,11 @@ def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool) -> int:
         lines = dry_run_lines(deps.engine, now)
         print("\n".join(lines) if lines else "[dry-run] nothing is due")
         return 0
-    environ = connector_environ()
-    check_connector_secrets(deps, environ)
+    # demo imports a file first: its connectors are read after that
+    connectors = connectors or read_connector_setup(deps)
+    connectors.refuse_if_broken()
     report = scan(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url), now=now,
-                  box=deps.box, environ=environ)
+                  box=deps.box, environ=connectors.environ)
     d, c = report.delivery, report.connectors
     sent = (f"; connectors: {len(c.delivered)} delivered, {len(c.retrying)} to retry, {len(c.failed)} failed"
             if c and (c.delivered or c.retrying or c.failed) else "")
