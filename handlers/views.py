@@ -102,15 +102,15 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
     announce(client, outcome, deps=deps)
 
 
-def announce(client, outcome: RenewalOutcome, *, deps: Deps | None = None) -> None:
+def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:
     """After the commit: the thread reply (saying where the change goes next), and the notice edited to its
     resolved state. Where the reply went is stored on the delivery, for the job to answer in the same thread."""
-    if deps is not None and outcome.delivery_id:
+    if outcome.delivery_id:
         deps.wake_connectors.set()  # the delivery job sends it now, not at its next tick
     text, blocks = confirmation_text(outcome), confirmation_blocks(outcome)
     if outcome.connector:
         text, blocks = text + on_its_way_text(outcome.connector), [*blocks, on_its_way_block(outcome.connector)]
-    elif outcome.renewal_id is not None:
+    else:
         text, blocks = text + not_connected_text(), [*blocks, *not_connected_blocks(outcome.renewal_id)]
     channel, root = outcome.thread or (outcome.channel, None)
     try:
@@ -119,7 +119,7 @@ def announce(client, outcome: RenewalOutcome, *, deps: Deps | None = None) -> No
         # The renewal is committed; a lost confirmation is logged, never a reason to undo it.
         logger.exception("renewal of %s saved, but the Slack confirmation failed", outcome.token_id)
         return
-    if deps is not None and outcome.delivery_id and outcome.renewal_id is not None:
+    if outcome.delivery_id:
         _remember_thread(client, deps, outcome.renewal_id, channel, root or posted["ts"], posted["ts"])
     if root is None:
         return

@@ -41,7 +41,7 @@ LEASE = timedelta(minutes=2)
 INTERVAL_SECONDS = 30.0  # serve's pass when nothing wakes it earlier
 MIN_RETRY = timedelta(seconds=1)  # "Retry-After: 0" must not turn a pass into a busy loop
 ANSWERED_FOR = timedelta(days=30)  # how long "this delivery's thread answer was sent" is remembered
-FINAL = frozenset({"delivered", "failed", "superseded"})
+GAVE_UP = "retried for 24 hours; last: "  # how a delivery that ran out of retries is recorded (see answer)
 
 SenderFor = Callable[[Connector], Sender]
 
@@ -71,7 +71,9 @@ def deliver_connectors(*, engine: Engine, client, box: SecretBox, now: datetime,
                        limit: int = 20, max_workers: int = 4) -> ConnectReport:
     """Sends every due delivery, a few at a time in parallel, then answers in each finished one's thread.
 
-    A round in which nothing reached an outcome (all retrying) ends the pass: those wait for their retry time.
+    Each round claims only as many as are sent at once (at most `limit`): a lease then covers only what is in
+    flight, never a delivery still queued behind a slow sender (as jobs/deliver.py's CLAIM_AHEAD). A delivery is
+    tried at most once per pass; one to retry waits for its retry time (no busy loop on "Retry-After: 0").
     """
     report = ConnectReport()
     started = time.monotonic()
@@ -82,15 +84,17 @@ def deliver_connectors(*, engine: Engine, client, box: SecretBox, now: datetime,
 
     pass_ = _Pass(engine=engine, client=client, box=box, clock=clock, report=report,
                   sender_for=_cached(sender_for or registry_senders(os.environ if environ is None else environ)))
+    per_claim = max(1, min(limit, max_workers))
+    tried: set[int] = set()
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="connect") as pool:
         while True:
             with session_scope(engine) as session:
-                claimed = deliveries.claim_due(session=session, now=clock(), lease=LEASE, limit=limit)
+                claimed = deliveries.claim_due(session=session, now=clock(), lease=LEASE, limit=per_claim,
+                                               exclude=tried)
             if not claimed:
                 break
-            outcomes = list(pool.map(pass_.deliver_one, claimed))
-            if not FINAL.intersection(outcomes):
-                break
+            tried.update(claimed)
+            list(pool.map(pass_.deliver_one, claimed))
     if report.delivered or report.failed or report.retrying:
         logger.info("connectors: %d delivered, %d to retry, %d failed, %d superseded", len(report.delivered),
                     len(report.retrying), len(report.failed), len(report.superseded))
@@ -119,7 +123,7 @@ def _cached(sender_for: SenderFor) -> SenderFor:
 class _Prepared:
     delivery_id: str
     connector: Connector
-    body: bytes
+    body: bytes = field(repr=False)  # holds the new secret
     give_up_at: datetime
     attempts: int
 
@@ -147,6 +151,7 @@ class _Pass:
             return "lost"
 
     def _prepare(self, row_id: int) -> _Prepared | str:
+        failed = None
         with session_scope(self.engine) as session:
             delivery = session.get(Delivery, row_id)
             if delivery is None or delivery.state != DeliveryState.SENDING:
@@ -165,41 +170,50 @@ class _Pass:
                        else f"connector {delivery.connector_id} is no longer configured" if connector is None
                        else None)
             if problem:
-                return self._finish_failed(session, row_id, delivery, problem)
-            snapshot = dict(delivery_id=delivery.delivery_id, renewal_id=renewal.id, occurred_at=renewal.renewed_at,
-                            renewed_by=renewal.renewed_by, token_id=token.id, kind=token.kind, name=token.name,
-                            app_id=token.app_id, expires_at=renewal.new_expires_at, accounts=renewal.accounts)
-            give_up_at, attempts = delivery.give_up_at, delivery.attempts
+                place = deliveries.record_failed(session=session, row_id=row_id, now=self.clock(), error=problem)
+                failed = (place, delivery.delivery_id, delivery.connector_id)
+            else:
+                snapshot = dict(delivery_id=delivery.delivery_id, renewal_id=renewal.id,
+                                occurred_at=renewal.renewed_at, renewed_by=renewal.renewed_by, token_id=token.id,
+                                kind=token.kind, name=token.name, app_id=token.app_id,
+                                expires_at=renewal.new_expires_at, accounts=renewal.accounts)
+                give_up_at, attempts = delivery.give_up_at, delivery.attempts
+        if failed:
+            return self._failed(row_id, *failed, problem, gave_up=False)
         try:
             secret = self.box.decrypt(ciphertext)
         except Exception as exc:  # a key missing from TOKEN_ENCRYPTION_KEYS: fixable, so retried
-            return self._retry(row_id, give_up_at, attempts, None, f"cannot decrypt the token's secret "
-                                                                   f"({type(exc).__name__})", connector.id)
+            return self._retry(row_id, snapshot["delivery_id"], give_up_at, attempts, None,
+                               f"cannot decrypt the token's secret ({type(exc).__name__})", connector.id)
         return _Prepared(delivery_id=snapshot["delivery_id"], connector=connector,
                          body=renewed_body(secret=secret, **snapshot), give_up_at=give_up_at, attempts=attempts)
 
     def _send(self, prepared: _Prepared) -> Attempt:
-        try:
-            sender = self.sender_for(prepared.connector)
-        except Exception as exc:
-            return Attempt(Outcome.RETRY, f"connector not usable: {exc}")
-        try:
-            attempt = sender(DeliveryRequest(EVENT_RENEWED, prepared.delivery_id, prepared.body))
-        except Exception as exc:
-            logger.error("connector %s: its sender raised %s", prepared.connector.id, type(exc).__name__)
-            return Attempt(Outcome.RETRY, f"sender error ({type(exc).__name__})")
-        # Whatever came back is shown to people and stored: the secret it was sent must not be in it.
+        attempt = self._attempt(prepared)
+        # Whatever came back, or went wrong, is shown to people and stored: the secret it was sent must not be in
+        # it, on any path.
         secrets = body_secrets(prepared.body)
         accounts = tuple(type(a)(a.id, a.ok, clean_text(a.error, secrets) if a.error else a.error)
                          for a in attempt.accounts)
         return Attempt(attempt.outcome, clean_text(attempt.detail, secrets, limit=300) or attempt.outcome.value,
                        accounts=accounts, retry_after=attempt.retry_after)
 
+    def _attempt(self, prepared: _Prepared) -> Attempt:
+        try:
+            sender = self.sender_for(prepared.connector)
+        except Exception as exc:
+            return Attempt(Outcome.RETRY, f"connector not usable: {exc}")
+        try:
+            return sender(DeliveryRequest(EVENT_RENEWED, prepared.delivery_id, prepared.body))
+        except Exception as exc:
+            logger.error("connector %s: its sender raised %s", prepared.connector.id, type(exc).__name__)
+            return Attempt(Outcome.RETRY, f"sender error ({type(exc).__name__})")
+
     def _record(self, row_id: int, prepared: _Prepared, attempt: Attempt) -> str:
         connector_id = prepared.connector.id
         if attempt.outcome == Outcome.RETRY:
-            return self._retry(row_id, prepared.give_up_at, prepared.attempts, attempt.retry_after, attempt.detail,
-                               connector_id)
+            return self._retry(row_id, prepared.delivery_id, prepared.give_up_at, prepared.attempts,
+                               attempt.retry_after, attempt.detail, connector_id)
         result = [{"id": a.id, "ok": a.ok, "error": a.error} for a in attempt.accounts]
         with session_scope(self.engine) as session:
             if attempt.outcome == Outcome.DELIVERED:
@@ -215,16 +229,17 @@ class _Pass:
         log = logger.info if outcome == "delivered" else logger.error
         log("delivery %s to %s: %s (%s)", prepared.delivery_id, connector_id, outcome, attempt.detail)
         if place.channel:
-            answer(engine=self.engine, client=self.client, row_id=row_id, now=self.clock())
+            answer(engine=self.engine, client=self.client, row_id=row_id, now=self.clock(), gave_up=False)
         return outcome
 
-    def _retry(self, row_id: int, give_up_at: datetime, attempts: int, retry_after: float | None, detail: str,
-               connector_id: str) -> str:
+    def _retry(self, row_id: int, delivery_id: str, give_up_at: datetime, attempts: int,
+               retry_after: float | None, detail: str, connector_id: str) -> str:
         moment = self.clock()
         if moment >= give_up_at:
+            error = GAVE_UP + detail
             with session_scope(self.engine) as session:
-                delivery = session.get(Delivery, row_id)
-                return self._finish_failed(session, row_id, delivery, f"retried for 24 hours; last: {detail}")
+                place = deliveries.record_failed(session=session, row_id=row_id, now=self.clock(), error=error)
+            return self._failed(row_id, place, delivery_id, connector_id, error, gave_up=True)
         wait = timedelta(seconds=retry_after) if retry_after is not None else backoff(attempts)
         when = min(moment + max(wait, MIN_RETRY), give_up_at)
         with session_scope(self.engine) as session:
@@ -235,21 +250,24 @@ class _Pass:
         logger.warning("delivery %s to %s: %s; retrying at %s", row_id, connector_id, detail, when.isoformat())
         return "retrying"
 
-    def _finish_failed(self, session, row_id: int, delivery: Delivery, error: str) -> str:
-        place = deliveries.record_failed(session=session, row_id=row_id, now=self.clock(), error=error)
+    def _failed(self, row_id: int, place: deliveries.ReplyPlace | None, delivery_id: str, connector_id: str,
+                error: str, *, gave_up: bool) -> str:
+        """After the transaction that recorded the failure: no Slack call is made while one is open."""
         if place is None:
             return "lost"
-        session.commit()  # the answer below reads it in its own transaction
         self.report.failed.append(row_id)
-        logger.error("delivery %s to %s failed: %s", delivery.delivery_id, delivery.connector_id, error)
+        logger.error("delivery %s to %s failed: %s", delivery_id, connector_id, error)
         if place.channel:
-            answer(engine=self.engine, client=self.client, row_id=row_id, now=self.clock())
+            answer(engine=self.engine, client=self.client, row_id=row_id, now=self.clock(), gave_up=gave_up)
         return "failed"
 
 
-def answer(*, engine: Engine, client, row_id: int, now: datetime) -> bool:
+def answer(*, engine: Engine, client, row_id: int, now: datetime, gave_up: bool | None = None) -> bool:
     """Says in the renewal's thread how its delivery ended: at most once across replicas and restarts (a claim
-    committed before posting), and only once both the outcome and the thread are known. True if it posted."""
+    committed before posting), and only once both the outcome and the thread are known. True if it posted.
+
+    `gave_up`: a failure after 24 hours of retries, not a refusal; None (answered later, from announce) reads it
+    from the recorded error, since a refusal on the last attempt also finishes at give_up_at."""
     with session_scope(engine) as session:
         delivery = session.get(Delivery, row_id)
         if (delivery is None or delivery.state not in (DeliveryState.DELIVERED, DeliveryState.FAILED)
@@ -270,7 +288,8 @@ def answer(*, engine: Engine, client, row_id: int, now: datetime) -> bool:
         blocks = delivered_blocks(token.name, delivery.connector_id, renewal.accounts, delivery.result or [],
                                   settings)
     else:
-        gave_up = delivery.finished_at is not None and delivery.finished_at >= delivery.give_up_at
+        if gave_up is None:
+            gave_up = (delivery.last_error or "").startswith(GAVE_UP)
         text = failed_text(token.name, renewal.new_expires_at, delivery.connector_id, renewal.renewed_by)
         blocks = failed_blocks(token.name, delivery.connector_id, renewal.renewed_by, delivery.last_error or "",
                                gave_up, renewal.accounts, settings)

@@ -9,7 +9,7 @@ keyword-only; callers own the commit. No secret is ever stored here: the body is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,14 +61,18 @@ def _claimable(now: datetime):
     ) & ~busy
 
 
-def claim_due(*, session: Session, now: datetime, lease: timedelta, limit: int = 20) -> list[int]:
-    """Claims deliveries to send (their row ids), so concurrent jobs and replicas never share one.
+def claim_due(*, session: Session, now: datetime, lease: timedelta, limit: int = 20,
+              exclude: Collection[int] = ()) -> list[int]:
+    """Claims deliveries to send (their row ids), so concurrent jobs and replicas never share one; none of
+    `exclude` (those a pass already tried).
 
     PostgreSQL: one UPDATE over rows locked with FOR UPDATE SKIP LOCKED.
     SQLite (one writer at a time): a compare-and-set UPDATE per candidate row.
     """
     claim = dict(state=DeliveryState.SENDING, claimed_until=now + lease, attempts=Delivery.attempts + 1)
     due = _claimable(now)
+    if exclude:
+        due = due & col(Delivery.id).not_in(list(exclude))
     if session.get_bind().dialect.name == "postgresql":
         locked = (select(Delivery.id).where(due).order_by(Delivery.id).limit(limit)
                   .with_for_update(skip_locked=True, of=Delivery))
@@ -170,10 +174,6 @@ def confirm_by_hand(*, session: Session, renewal_id: int, user_id: str, now: dat
 
 
 # --- reads ------------------------------------------------------------------
-
-
-def by_renewal(*, session: Session, renewal_id: int) -> list[Delivery]:
-    return list(session.exec(select(Delivery).where(Delivery.renewal_id == renewal_id).order_by(Delivery.id)).all())
 
 
 def unfinished_by_token(*, session: Session, token_ids: Sequence[str]) -> dict[str, list[Delivery]]:

@@ -41,7 +41,8 @@ class AccountResult:
 class DeliveryRequest:
     event: str  # EVENT_RENEWED or EVENT_PING
     delivery_id: str  # the same on every attempt: receivers drop repeats by it
-    body: bytes  # the JSON body, built at send time (it holds the new secret: never log or store it)
+    # The JSON body, built at send time: it holds the new secret (never log or store it, nor show it in repr).
+    body: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -321,3 +322,130 @@ def test_thread_texts_escape_what_the_receiver_said_and_stay_within_slacks_limit
     done = confirmed_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}, *blocks], "U1", NOW)
     assert not any(b.get("block_id") == ids.PLATFORM_DONE_BLOCK for b in done)
     assert "confirmed by <@U1>" in done[-1]["elements"][0]["text"]
+
+
+def test_each_claim_covers_only_what_is_in_flight_so_no_delivery_is_sent_on_an_expired_lease(
+        engine, slack, box, monkeypatch):
+    lease = timedelta(seconds=0.5)
+    monkeypatch.setattr("jobs.connect.LEASE", lease)
+    extra = [{"id": f"t{i}", "kind": "generic", "name": f"Token {i}", "channel": "C0ALERTS",
+              "expires_at": (NOW + timedelta(days=5)).isoformat(), "connector": "commerce-eu",
+              "accounts": ["amazon-uk"]} for i in range(8)]
+    inventory(engine, extra_tokens=extra)
+    for i in range(8):
+        renew_now(engine, box, f"secret-{i}-{uuid.uuid4()}", token_id=f"t{i}")
+    expired: list[str] = []
+    started = time.monotonic()  # before the pass's own start: this clock is never behind the job's
+
+    def slow(request: DeliveryRequest) -> Attempt:
+        with session_scope(engine) as s:
+            row = s.exec(select(Delivery).where(Delivery.delivery_id == request.delivery_id)).one()
+        if row.claimed_until <= NOW + timedelta(seconds=time.monotonic() - started):
+            expired.append(request.delivery_id)
+        time.sleep(0.25)  # a slow receiver: two at a time, four rounds, longer than the lease in all
+        return Attempt(Outcome.DELIVERED, "HTTP 200")
+
+    report = deliver_connectors(engine=engine, client=make_client("xoxb-test", slack.url), box=box, now=NOW,
+                                sender_for=lambda connector: slow, max_workers=2)
+    assert len(report.delivered) == 8 and expired == []
+
+
+def test_a_pass_tries_each_due_delivery_once_and_sends_them_all(engine, slack, box):
+    extra = [{"id": f"t{i}", "kind": "generic", "name": f"Token {i}", "channel": "C0ALERTS",
+              "expires_at": (NOW + timedelta(days=5)).isoformat(), "connector": "commerce-eu",
+              "accounts": ["amazon-uk"]} for i in range(9)]
+    inventory(engine, extra_tokens=extra)
+    for i in range(9):
+        renew_now(engine, box, f"secret-{i}-{uuid.uuid4()}", token_id=f"t{i}")
+    # Every one asks to be retried at once: still one attempt each in this pass (no busy loop), none left out.
+    sender = FakeSender(Attempt(Outcome.RETRY, "HTTP 429", retry_after=0))
+    report = run(engine, slack, box, sender)
+    assert len(report.retrying) == 9 and len(sender.requests) == 9
+    assert len({r.delivery_id for r in sender.requests}) == 9
+
+
+def test_delivery_bodies_are_not_shown_in_repr():
+    from jobs.connect import _Prepared
+
+    secret = f"amzn.mws.{uuid.uuid4()}"
+    body = json.dumps({"token": {"secret": secret}}).encode()
+    assert secret not in repr(DeliveryRequest("token.renewed", "dlv_1", body))
+    assert secret not in repr(_Prepared(delivery_id="dlv_1", connector=None, body=body, give_up_at=NOW, attempts=1))
+
+
+def test_a_refused_delivery_echoing_the_secret_never_stores_or_shows_it(engine, slack, box):
+    inventory(engine)
+    secret = f"amzn.mws.{uuid.uuid4()}"
+    outcome = renew_now(engine, box, secret)
+    place_confirmation(engine, outcome.renewal_id)
+    run(engine, slack, box, FakeSender(Attempt(Outcome.FAILED, f"HTTP 400: bad token {secret}")))
+    (row,) = delivery_rows(engine)
+    assert row.state == "failed" and secret not in row.last_error and "[redacted]" in row.last_error
+    assert slack.calls_to("chat.postMessage") and all(secret not in json.dumps(c.params) for c in slack.calls)
+
+
+@pytest.mark.parametrize("breaks", ["sender", "builder"])
+def test_an_error_raised_with_the_secret_in_it_is_never_stored_or_shown(engine, slack, box, caplog, breaks):
+    inventory(engine)
+    secret = f"amzn.mws.{uuid.uuid4()}"
+    outcome = renew_now(engine, box, secret)
+    place_confirmation(engine, outcome.renewal_id)
+
+    def raising(request):
+        raise ValueError(f"could not send {secret}")
+
+    def sender_for(connector):
+        if breaks == "builder":
+            raise LookupError(f"bad config {secret} " + "x" * 5000)
+        return raising
+
+    # At give_up_at: this retry is the last, so the error is recorded as the failure and shown in the thread.
+    deliver_connectors(engine=engine, client=make_client("xoxb-test", slack.url), box=box,
+                       now=NOW + timedelta(hours=24), sender_for=sender_for)
+    (row,) = delivery_rows(engine)
+    assert row.state == "failed" and secret not in row.last_error and len(row.last_error) <= 400
+    assert slack.calls_to("chat.postMessage") and all(secret not in json.dumps(c.params) for c in slack.calls)
+    assert secret not in caplog.text
+
+
+def test_a_refusal_on_the_last_attempt_is_reported_as_a_refusal_not_24_hours_of_retries(engine, slack, box):
+    inventory(engine)
+    outcome = renew_now(engine, box, f"amzn.mws.{uuid.uuid4()}")
+    place_confirmation(engine, outcome.renewal_id)
+    (row,) = delivery_rows(engine)
+    run(engine, slack, box, FakeSender(Attempt(Outcome.FAILED, "HTTP 400: unknown app id")), now=row.give_up_at)
+    (post,) = slack.calls_to("chat.postMessage")
+    assert "refused it" in str(post.params["blocks"])
+    assert "could not be reached for 24 hours" not in str(post.params["blocks"])
+
+
+def test_a_refusal_on_the_last_attempt_answered_later_from_announce_is_still_a_refusal(engine, slack, box):
+    from jobs.connect import answer
+
+    inventory(engine)
+    outcome = renew_now(engine, box, f"amzn.mws.{uuid.uuid4()}")
+    (row,) = delivery_rows(engine)
+    run(engine, slack, box, FakeSender(Attempt(Outcome.FAILED, "HTTP 400: unknown app id")), now=row.give_up_at)
+    place_confirmation(engine, outcome.renewal_id)
+    assert answer(engine=engine, client=make_client("xoxb-test", slack.url), row_id=row.id, now=row.give_up_at)
+    (post,) = slack.calls_to("chat.postMessage")
+    assert "refused it" in str(post.params["blocks"])
+    assert "could not be reached for 24 hours" not in str(post.params["blocks"])
+
+
+def test_a_delivery_finished_before_announce_stored_the_thread_is_answered_there_once(engine, slack, deps):
+    from handlers.views import announce
+
+    inventory(engine)
+    outcome = renew_now(engine, deps.box, f"amzn.mws.{uuid.uuid4()}")
+    assert len(run(engine, slack, deps.box, FakeSender()).delivered) == 1  # the job won the race
+    assert slack.calls_to("chat.postMessage") == []
+    client = make_client("xoxb-test", slack.url)
+    announce(client, outcome, deps=deps)
+    confirmation, reply = slack.calls_to("chat.postMessage")
+    assert "On its way to commerce-eu" in confirmation.params["text"]
+    (posted,) = [m for m in slack.messages["C0ALERTS"] if "On its way" in m["text"]]
+    assert reply.params["channel"] == "C0ALERTS" and reply.params["thread_ts"] == posted["ts"]
+    assert "Amazon EU MWS token" in reply.params["text"]
+    announce(client, outcome, deps=deps)  # a retried announce: its own confirmation, no second answer
+    assert len([c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts")]) == 1

@@ -56,6 +56,12 @@ def test_claim_takes_each_due_row_once_and_again_only_after_its_lease(engine):
     assert state(engine, a.id).attempts == 2
 
 
+def test_claim_skips_the_rows_a_pass_already_tried(engine):
+    a, b, c = planned(engine, "t1"), planned(engine, "t2"), planned(engine, "t3")
+    with session_scope(engine) as s:
+        assert deliveries.claim_due(session=s, now=NOW, lease=LEASE, limit=20, exclude={a.id, c.id}) == [b.id]
+    assert claim(engine) == [a.id, c.id]
+
 def test_an_outcome_is_written_only_while_the_row_is_still_claimed(engine):
     a = planned(engine)
     claim(engine)
