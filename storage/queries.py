@@ -64,12 +64,6 @@ def find_token(*, session: Session, ref: str) -> Token | None:
     return session.exec(select(Token).where(func.lower(Token.name) == ref.lower(), _active(Token))).first()
 
 
-def token_owners(*, session: Session, token_id: str) -> list[str] | None:
-    """The token's owners, or None when there is no such token."""
-    row = session.exec(select(Token.owners).where(Token.id == token_id)).first()
-    return None if row is None else list(row)
-
-
 def list_tokens(*, session: Session, include_retired: bool = False) -> Sequence[Token]:
     stmt = select(Token).order_by(Token.expires_at, Token.id)
     return session.exec(stmt if include_retired else stmt.where(_active(Token))).all()

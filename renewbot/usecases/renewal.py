@@ -1,9 +1,10 @@
 """The renewal use case: who may renew, what they entered, and one database transaction. No Slack in here.
 
-The order is the point: read the owners, ask whether this person is one of
-them (a Slack call, made before any transaction is open), then in one
-transaction load, validate and apply. The version check refuses a form opened
-before someone else's renewal; an owners list changed meanwhile refuses too.
+The order is the point: read the token, ask whether this person is one of its
+owners (a Slack call, made before any transaction is open), validate and verify,
+then in one transaction make sure nothing those decisions rested on changed, and
+apply. The version check refuses a form opened before someone else's renewal;
+owners, kind, expiry, accounts or verify_url changed meanwhile refuse too.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ class RenewalRequest:
     form: RenewalForm
 
 
+def _decided_on(*, session: Session, token: Token) -> dict[str, object]:
+    """Everything renew() decides on before its write transaction: who may act, where the value is checked, and
+    every read validation uses. An import changes these without bumping the version, so the version check alone
+    can't tell that they moved."""
+    return {
+        "owners": tuple(token.owners),
+        "verify_url": token.verify_url,
+        "kind": resolve(token.kind, team_kinds(session=session)),
+        "expiry": (token.expires_at, token.expiry_known),
+        "accounts": tuple(queries.account_ids_of(session=session, token_id=token.id)),
+    }
+
+
 def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
           may_act: Callable[[Sequence[str]], bool], now: datetime, verifier: Verifier | None = None) -> RenewalOutcome:
     """Checks who asks and what they entered, verifies the new value with its issuer, then applies it in one
@@ -128,16 +142,16 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
             raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
-        # An expiry not read from its source yet is no bar: the new one only has to be in the future.
-        owners, verify_url = list(token.owners), token.verify_url
-        seen_expiry = token.expires_at if token.expiry_known else now
-        kind = resolve(token.kind, team_kinds(session=session))
-        accounts = queries.account_ids_of(session=session, token_id=token.id)
+        seen = _decided_on(session=session, token=token)
+    owners, verify_url, kind = list(seen["owners"]), seen["verify_url"], seen["kind"]
     if not may_act(owners):
         raise RenewalRejected({TOKEN_FIELD: "Only this token's owners can renew it."})
+    expires_at, expiry_known = seen["expiry"]
     # Judged before the issuer is asked: a value the form refuses is never sent anywhere.
+    # An expiry not read from its source yet is no bar: the new one only has to be in the future.
     submission = validate_renewal(request.form, token_id=request.token_id, version=request.version, kind=kind,
-                                  current_expiry=seen_expiry, account_ids=accounts, now=now)
+                                  current_expiry=expires_at if expiry_known else now,
+                                  account_ids=list(seen["accounts"]), now=now)
     checked = (verifier or NoVerifier()).verify(kind=kind, secret=submission.secret, verify_url=verify_url,
                                                 token_id=request.token_id)
     if checked is not None and checked.state == REFUSED:
@@ -146,17 +160,11 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
             raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
-        if list(token.owners) != list(owners):
-            # An import changed who may act between the check and now: decide again from the new list.
-            raise StaleRenewal(f"token {token.id}'s owners changed since the form was submitted", token.name)
-        if token.verify_url != verify_url:
-            # The check above was made against another address than the token now names: decide again.
-            raise StaleRenewal(f"token {token.id}'s verify_url changed since the form was submitted", token.name)
-        accounts = queries.account_ids_of(session=session, token_id=token.id)
-        kind = resolve(token.kind, team_kinds(session=session))
-        submission = validate_renewal(request.form, token_id=token.id, version=request.version, kind=kind,
-                                      current_expiry=token.expires_at if token.expiry_known else now,
-                                      account_ids=accounts, now=now)
+        now_seen = _decided_on(session=session, token=token)
+        if changed := next((what for what in seen if now_seen[what] != seen[what]), None):
+            # The owners check, the validation or the issuer's check was made on something else than the token
+            # now is (an import landed meanwhile): the person decides again, from a form showing the new state.
+            raise StaleRenewal(f"token {token.id}'s {changed} changed since the form was submitted", token.name)
         outcome = apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
                                 kind_ladder=kind.notify_days,
                                 verification=checked.stored if checked is not None else None)

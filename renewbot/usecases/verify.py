@@ -16,6 +16,7 @@ import http.client
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -74,20 +75,26 @@ class _Unanswered(Exception):
         self.timed_out = timed_out
 
 
-def _request(url: str, *, method: str, headers: dict[str, str], body: bytes | None, deadline: float) -> _Answer:
+def _request(url: str, *, method: str, headers: dict[str, str], body: bytes | None, deadline: float,
+             ssl_context: ssl.SSLContext | None = None) -> _Answer:
     """One request, no redirects followed, the answer read up to MAX_RESPONSE_BYTES, all within `deadline` seconds.
 
     It runs on its own thread so that a slow name lookup (which socket timeouts don't cover) can't hold the
     submission either; a thread left behind ends at its own socket timeout.
     """
     parts = urlsplit(url)
-    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     result: dict[str, object] = {}
     started = time.monotonic()
 
+    def connect() -> http.client.HTTPConnection:
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=deadline,
+                                               context=ssl_context or ssl.create_default_context())
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=deadline)
+
     def run() -> None:
-        connection = connection_type(parts.hostname, parts.port, timeout=deadline)
+        connection = connect()
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -95,7 +102,7 @@ def _request(url: str, *, method: str, headers: dict[str, str], body: bytes | No
         except TimeoutError:
             result["timed_out"] = True
         except (OSError, http.client.HTTPException, ValueError):
-            result["failed"] = True
+            pass  # unanswered, and not for want of time: the caller says "could not be reached"
         finally:
             connection.close()
 
@@ -104,6 +111,8 @@ def _request(url: str, *, method: str, headers: dict[str, str], body: bytes | No
     worker.join(deadline)
     if isinstance(answer := result.get("answer"), _Answer):
         return answer
+    # The flag is not redundant with is_alive(): join() can return a moment late, after the thread's own socket
+    # timeout (the same `deadline`) has already ended it.
     raise _Unanswered(timed_out=worker.is_alive() or "timed_out" in result)
 
 
@@ -138,11 +147,13 @@ class HttpVerifier:
     """The checks the kinds table and the tokens ask for: LWA for SP-API refresh tokens, a token's verify_url."""
 
     def __init__(self, *, lwa_url: str, lwa_client_id: str | None = None,
-                 lwa_client_secret: str | None = None, deadline: float = DEADLINE_SECONDS) -> None:
+                 lwa_client_secret: str | None = None, deadline: float = DEADLINE_SECONDS,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.lwa_url = lwa_url.rstrip("/")
         self.lwa_client_id = lwa_client_id
         self.lwa_client_secret = lwa_client_secret
         self.deadline = deadline
+        self.ssl_context = ssl_context  # None: the system's CAs and host name checks; a test trusts its own CA
 
     def __repr__(self) -> str:  # the client secret must not reach a log line through repr()
         return f"HttpVerifier(lwa_url={self.lwa_url!r}, lwa={'on' if self._lwa_ready() else 'off'})"
@@ -171,7 +182,7 @@ class HttpVerifier:
                    "User-Agent": "renewbot"}
         try:
             answer = _request(self.lwa_url + LWA_PATH, method="POST", headers=headers, body=body,
-                              deadline=self.deadline)
+                              deadline=self.deadline, ssl_context=self.ssl_context)
         except _Unanswered as exc:
             why = f"did not answer within {self.deadline:g} s" if exc.timed_out else "could not be reached"
             return Verification(UNVERIFIED, f"Amazon {why}", by="Amazon")
@@ -202,7 +213,8 @@ class HttpVerifier:
             return Verification(UNVERIFIED, f"this {value_label} can't be sent as a Bearer token to {host}", by=host)
         headers = {"Authorization": f"Bearer {secret}", "Accept": "*/*", "User-Agent": "renewbot"}
         try:
-            answer = _request(url, method="GET", headers=headers, body=None, deadline=self.deadline)
+            answer = _request(url, method="GET", headers=headers, body=None, deadline=self.deadline,
+                              ssl_context=self.ssl_context)
         except _Unanswered as exc:
             why = f"did not answer within {self.deadline:g} s" if exc.timed_out else "could not be reached"
             return Verification(UNVERIFIED, f"{host} {why}", by=host)

@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 
 from renewbot.domain import kinds
+from renewbot.domain.credentials import read_certificate, read_jwt
 from renewbot.domain.kinds import APP, BUILTIN_KINDS, MAX_SECRET, Kind, resolve
 
 TODAY = date(2026, 11, 26)
@@ -48,6 +49,19 @@ MWS_STEPS = (
     "off. Tick *Don't fetch orders* only for accounts that should not pull orders.",
     "Submit. renewbot stores the token encrypted, re-enables the accounts, and replies here with the old "
     "and new expiry so you can see the date moved.",
+)
+JWT_STEPS = (
+    "Issue a new JWT with its issuer ({app}).",
+    "Press *Renew* on this notice and paste the whole JWT: renewbot reads its expiry (`exp`) from it, "
+    "so the date field can stay empty.",
+    "Replace the old JWT wherever it is used, then check a request with it succeeds.",
+)
+X509_STEPS = (
+    "Have the certificate issued again ({app}): a new CSR to your CA, or your ACME client's renewal.",
+    "Press *Renew* on this notice and paste the new certificate in PEM form (-----BEGIN CERTIFICATE-----). "
+    "For a chain, the first (leaf) certificate is enough. Never paste the private key.",
+    "renewbot reads the expiry (notAfter) from the certificate, so the date field can stay empty.",
+    "Install the certificate (with its key and chain) where it is served, then check the served expiry moved.",
 )
 GENERIC_STEPS = (
     "Create a new credential with the provider ({app}).",
@@ -120,6 +134,29 @@ def test_generic_exactly_and_the_defaults_of_a_kind():
         "notify_days": None, "steps": (),
         "reminder": "Create the new credential with its provider first, then paste it here.",
         "placeholder": "the new secret, no spaces", "legacy": False, **PLAIN_VALUE}
+
+
+def test_jwt_exactly():
+    assert fields(BUILTIN_KINDS["jwt"]) == {
+        "id": "jwt", "label": "JWT", "pattern": None, "pattern_message": None,
+        "lifetime_days": None, "notify_days": None, "steps": JWT_STEPS,
+        "reminder": "Issue the new JWT first ({app}), then paste it here; its expiry is read from it.",
+        "placeholder": "eyJhbGciOi….eyJleHAiOi….…", "legacy": False, "verifier": None,
+        "expiry_from_value": read_jwt, "value_label": "JWT",
+        "secret_hint": "The whole JWT, at most 3,000 characters; its expiry (exp) is read from it.",
+        "multiline": False}
+
+
+def test_x509_exactly():
+    assert fields(BUILTIN_KINDS["x509"]) == {
+        "id": "x509", "label": "X.509 certificate", "pattern": None, "pattern_message": None,
+        "lifetime_days": None, "notify_days": None, "steps": X509_STEPS,
+        "reminder": "Have the new certificate issued first ({app}), then paste it here; never its private key.",
+        "placeholder": "-----BEGIN CERTIFICATE-----…", "legacy": False, "verifier": None,
+        "expiry_from_value": read_certificate, "value_label": "certificate",
+        "secret_hint": "PEM, at most 3,000 characters (Slack's limit): for a longer chain paste only its first "
+                       "(leaf) certificate, or use the private entry page. Never the private key.",
+        "multiline": True}
 
 
 # --- judging a pasted secret ---------------------------------------------------------------------

@@ -13,9 +13,10 @@ from sqlmodel import select
 from renewbot.crypto import SecretBox
 from renewbot.domain.credentials import PRIVATE_KEY
 from renewbot.domain.validation import EXPIRY_FIELD, SECRET_FIELD, RenewalForm
-from renewbot.errors import RenewalRejected
+from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.usecases.renewal import RenewalRequest, renew
 from renewbot.usecases.verify import LWA_SETTINGS_REFUSED, HttpVerifier
+from storage import queries
 from storage.db import session_scope
 from storage.models import Account, Renewal, Token
 from tests.conftest import NOW
@@ -148,6 +149,41 @@ def test_a_verify_url_token_is_saved_with_what_its_check_said(world, box, issuer
     assert renewal_of(world, token_id).verification == stored == outcome.verification
     (seen,) = [r for r in issuer.requests if r.method == "GET"]
     assert seen.headers["Authorization"] == f"Bearer {secret}"
+
+
+def _set(token_id: str, **values):
+    def change(s) -> None:
+        row = s.get(Token, token_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+    return change
+
+
+@pytest.mark.parametrize("token_id, secret, what, change", [
+    ("sp", REFRESH, "kind", _set("sp", kind="generic")),
+    ("api", BEARER, "verify_url", lambda s: _set("api", verify_url=s.get(Token, "api").verify_url + "?v=2")(s)),
+    ("sp", REFRESH, "expiry", _set("sp", expires_at=NOW + timedelta(days=40))),
+    ("sp", REFRESH, "accounts", lambda s: queries.set_token_accounts(session=s, token_id="sp", account_ids=[])),
+], ids=["kind", "verify_url", "expiry", "accounts"])
+def test_a_token_changed_while_its_value_was_checked_is_stale_and_nothing_is_saved(world, box, issuer, token_id,
+                                                                                   secret, what, change):
+    # What was validated and checked must still be what the token is when the write transaction opens: an import
+    # landing during the issuer's check (the hook here) changes these without bumping the version.
+    real = verifier(issuer)
+
+    class ChangingMeanwhile:
+        def verify(self, **kw):
+            with session_scope(world) as s:
+                change(s)
+            return real.verify(**kw)
+
+    with pytest.raises(StaleRenewal) as caught:
+        submit(world, box, token_id, secret, check=ChangingMeanwhile())
+    assert str(caught.value) == f"token {token_id}'s {what} changed since the form was submitted"
+    with session_scope(world) as s:
+        row = s.get(Token, token_id)
+        assert (row.version, row.secret_encrypted) == (1, None)  # as imported: never renewed
+        assert s.exec(select(Renewal)).all() == [] and not s.get(Account, "uk").enabled
 
 
 def test_a_verify_url_that_refuses_the_value_saves_nothing(world, box, issuer):

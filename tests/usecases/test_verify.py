@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,6 +22,7 @@ from renewbot.usecases.verify import (
     Verification,
 )
 from tests.support.lwa import CLIENT_ID, CLIENT_SECRET, IssuerStandin, down_url
+from tests.support.tls_server import make_certificate
 
 REFRESH = "Atzr|IwEBIKnownRefreshToken-0123456789"
 UNKNOWN = "Atzr|IwEBIRevokedRefreshToken-9876543210"
@@ -188,3 +191,49 @@ def test_the_lwa_url_the_client_secret_goes_to_must_be_https_or_local(url, ok):
     else:
         with pytest.raises(ConfigError, match="AMAZON_LWA_URL"):
             Settings.from_env({"AMAZON_LWA_URL": url}, env_file=None)
+
+
+# --- over real TLS ------------------------------------------------------------------------------------
+# The stand-in above speaks plain HTTP on loopback; these make sure an https:// address really gets TLS, so the
+# client secret and a Bearer never cross the network in cleartext.
+
+@pytest.fixture
+def tls_issuer(tmp_path):
+    """The same stand-in behind TLS at https://localhost:PORT (self-signed), and a client context trusting it."""
+    cert, key = make_certificate(datetime.now(UTC) + timedelta(days=30), common_name="localhost")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    serving.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    standin = IssuerStandin(refresh_tokens={REFRESH}, bearers={BEARER})
+    # The handshake runs in the request's thread: a client that never speaks TLS can't stall the accept loop.
+    standin.server.socket = serving.wrap_socket(standin.server.socket, server_side=True,
+                                                do_handshake_on_connect=False)
+    standin.url = f"https://localhost:{standin.server.server_address[1]}"
+    with standin:
+        yield standin, ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+
+
+def test_an_https_verify_url_gets_the_bearer_over_tls_and_only_to_a_trusted_certificate(tls_issuer):
+    issuer, trusting = tls_issuer
+    untrusting = HttpVerifier(lwa_url="https://api.amazon.com", deadline=2)
+    assert untrusting.check_url(issuer.url + "/me", secret=BEARER) == Verification(
+        UNVERIFIED, "localhost could not be reached", by="localhost")
+    assert issuer.requests == []  # the default context refused the self-signed certificate before any request
+    verifier = HttpVerifier(lwa_url="https://api.amazon.com", deadline=2, ssl_context=trusting)
+    assert verifier.check_url(issuer.url + "/me", secret=BEARER) == Verification(VERIFIED, by="localhost")
+    (seen,) = issuer.seen("/me")
+    assert seen.headers["Authorization"] == f"Bearer {BEARER}"
+
+
+def test_an_https_lwa_gets_the_client_secret_over_tls_and_only_to_a_trusted_certificate(tls_issuer):
+    issuer, trusting = tls_issuer
+    untrusting = HttpVerifier(lwa_url=issuer.url, lwa_client_id=CLIENT_ID, lwa_client_secret=CLIENT_SECRET,
+                              deadline=2)
+    assert check_sp(untrusting) == Verification(UNVERIFIED, "Amazon could not be reached", by="Amazon")
+    assert issuer.requests == []
+    verifier = HttpVerifier(lwa_url=issuer.url, lwa_client_id=CLIENT_ID, lwa_client_secret=CLIENT_SECRET,
+                            deadline=2, ssl_context=trusting)
+    assert check_sp(verifier) == Verification(VERIFIED, by="Amazon")
+    (seen,) = issuer.seen("/auth/o2/token")
+    assert seen.form["client_secret"] == CLIENT_SECRET and seen.form["refresh_token"] == REFRESH
