@@ -70,9 +70,9 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0", environ: Map
     connector_loop.start()
     try:
         if settings.socket_mode:
-            _serve_socket_mode(app, settings, deps, host, stop, health)
+            _serve_socket_mode(app, settings, deps, host, stop, health, pacer)
         else:
-            _serve_http(app, settings, deps, host, stop, health)
+            _serve_http(app, settings, deps, host, stop, health, pacer)
     finally:
         logger.info("shutting down: stopping the scheduler")
         stop.set()
@@ -106,12 +106,12 @@ def waitress_options(settings: Settings) -> dict:
 
 
 def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event,
-                health: SlackHealth, *, slack_events: bool = True) -> None:
+                health: SlackHealth, pacer: ChannelPacer, *, slack_events: bool = True) -> None:
     """Serves PORT until SIGTERM; `slack_events=False` (Socket Mode) leaves out POST /slack/events."""
     from waitress.server import create_server
 
     wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes,
-                         slack_health=health, slack_events=slack_events)
+                         slack_health=health, slack_events=slack_events, pacer=pacer)
     server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:
@@ -136,7 +136,7 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
 
 
 def _serve_socket_mode(app: App, settings: Settings, deps: Deps, host: str, stop: threading.Event,
-                       health: SlackHealth) -> None:
+                       health: SlackHealth, pacer: ChannelPacer) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token=settings.slack_app_token)
@@ -148,6 +148,6 @@ def _serve_socket_mode(app: App, settings: Settings, deps: Deps, host: str, stop
     logger.info("connected in Socket Mode")
     try:
         # The platform's routes are on PORT in Socket Mode too; only Slack's own URL is not needed.
-        _serve_http(app, settings, deps, host, stop, health, slack_events=False)
+        _serve_http(app, settings, deps, host, stop, health, pacer, slack_events=False)
     finally:
         handler.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 
@@ -14,7 +13,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
 from handlers.replay import ReplayGuard
-from renewbot.runtime.api import API_PREFIX, make_api_app
+from jobs.pacing import ChannelPacer
+from renewbot.runtime.api import API_PREFIX, content_length, make_api_app, respond
 from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
 from storage.db import ping
 
@@ -24,12 +24,6 @@ EVENTS_PATH = "/slack/events"
 # str.isdigit() accepts "²" and a 5,000-digit number trips Python's int limit, both once a 500.
 TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 SIGNATURE_RE = re.compile(r"v0=[0-9a-f]{64}")
-
-
-def _respond(start_response, status: str, body: dict) -> list[bytes]:
-    data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-    return [data]
 
 
 def _readable(body: bytes, content_type: str) -> bool:
@@ -49,8 +43,10 @@ def _ack_only(start_response) -> list[bytes]:
 
 
 def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                  slack_health=None, guard: ReplayGuard | None = None, slack_events: bool = True):
-    """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why.
+                  slack_health=None, guard: ReplayGuard | None = None, slack_events: bool = True,
+                  pacer: ChannelPacer | None = None):
+    """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why,
+    and the API edits no notices. `pacer`: the process's one, so the API's notice edits keep delivery's pace.
     `guard` drops replays of a signed request (valid for 5 minutes) and floods by one person, shared by replicas
     through the database; by default a ReplayGuard on `engine`. `slack_events=False` (Socket Mode: Slack comes
     over the socket) serves every route but POST /slack/events, which then answers 404 like any unknown path."""
@@ -58,23 +54,22 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
     # Socket Mode needs no signing secret (Slack does not call us): no verifier then, and no events route.
     verifier = SignatureVerifier(signing_secret) if slack_events else None
     guard = guard or ReplayGuard(engine)
-    api = make_api_app(engine, app.client, max_body_bytes=max_body_bytes)
+    api = make_api_app(engine, app.client, max_body_bytes=max_body_bytes, pacer=pacer, health=slack_health)
 
     def events(environ, start_response):
-        raw_length = environ.get("CONTENT_LENGTH") or "0"
-        length = int(raw_length) if raw_length.isascii() and raw_length.isdigit() and len(raw_length) < 19 else -1
+        length = content_length(environ, missing=0)
         # Bounded before anything is read (waitress also refuses larger bodies before buffering them).
-        if length < 0 or length > max_body_bytes:
-            return _respond(start_response, "413 Content Too Large", {"error": "request body too large"})
+        if length is None or length > max_body_bytes:
+            return respond(start_response, "413 Content Too Large", {"error": "request body too large"})
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
         # Verified before bolt parses anything, so an unsigned body can only ever get a 401.
         if not (TIMESTAMP_RE.fullmatch(timestamp) and SIGNATURE_RE.fullmatch(signature)
                 and verifier.is_valid(body=body, timestamp=timestamp, signature=signature)):
-            return _respond(start_response, "401 Unauthorized", {"error": "invalid request signature"})
+            return respond(start_response, "401 Unauthorized", {"error": "invalid request signature"})
         if not _readable(body, environ.get("CONTENT_TYPE", "")):
-            return _respond(start_response, "400 Bad Request", {"error": "unreadable request body"})
+            return respond(start_response, "400 Bad Request", {"error": "unreadable request body"})
         if not guard.admit(body, signature):
             return _ack_only(start_response)
         environ["wsgi.input"] = io.BytesIO(body)
@@ -93,13 +88,13 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
             refused = slack_health.refused if slack_health is not None else None
             if refused:  # a person must fix the token; an outage (5xx, timeouts) never sets this
                 status, body = "503 Service Unavailable", {**body, "ok": False, "slack": refused}
-            return _respond(start_response, status, body)
+            return respond(start_response, status, body)
         if path == EVENTS_PATH and method == "POST" and slack_events:
             return events(environ, start_response)
         if path.startswith(API_PREFIX):  # the platform's API (Bearer keys), never Slack's
             return api(environ, start_response)
         if not slack_events:
-            return _respond(start_response, "404 Not Found", {"error": "not found"})
+            return respond(start_response, "404 Not Found", {"error": "not found"})
         return slack(environ, start_response)
 
     return wsgi

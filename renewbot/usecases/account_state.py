@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from renewbot.domain.kinds import Kind
+from renewbot.domain.kinds import BUILTIN_KINDS, Kind, resolve
 from renewbot.errors import RenewbotError
-from renewbot.usecases.kinds import kind_of
+from renewbot.usecases.kinds import team_kinds
 from storage import notices, queries
 from storage.models import Account, Notice, Token
 
@@ -150,11 +150,16 @@ def notice_edits(*, session: Session, token_ids: Iterable[str]) -> list[NoticeEd
     The caller renders them as of now: "N days left" is then true again, where the time a message was first
     worded is not stored (its sent_at is seconds later, and can fall on the other side of a day)."""
     token_ids = list(token_ids)
+    if not token_ids:
+        return []
     open_by_token = notices.open_notices_by_token(session=session, token_ids=token_ids)
     links = queries.accounts_by_token(session=session, token_ids=token_ids)
+    tokens = {t.id: t for t in session.exec(select(Token).where(col(Token.id).in_(token_ids))).all()}
+    # Read once for every token, and only when one of them has a kind the team defined.
+    custom = team_kinds(session=session) if any(t.kind not in BUILTIN_KINDS for t in tokens.values()) else {}
     edits: list[NoticeEdit] = []
     for token_id in token_ids:
-        token = queries.get_token(session=session, token_id=token_id)
+        token = tokens.get(token_id)
         if token is None or token.retired:
             continue
         governing: dict[tuple[str, str], Notice] = {}
@@ -166,7 +171,7 @@ def notice_edits(*, session: Session, token_ids: Iterable[str]) -> list[NoticeEd
                 governing[(n.channel, n.root_ts)] = n
         if not governing:
             continue
-        kind = kind_of(token, session=session)
+        kind = resolve(token.kind, custom)
         for (channel, ts), n in governing.items():
             edits.append(NoticeEdit(channel=channel, ts=ts, token=token, accounts=tuple(links[token_id]),
                                     stage=n.stage, kind=kind))

@@ -46,8 +46,8 @@ OFF = {"enabled": False, "fetch_orders": True, "reason": "token expired"}
 class Api:
     """The API app as make_wsgi_app mounts it, on waitress with the production options, with a settable clock."""
 
-    def __init__(self, engine, client, clock) -> None:
-        app = make_api_app(engine, client, clock=clock)
+    def __init__(self, engine, client, clock, **options) -> None:
+        app = make_api_app(engine, client, clock=clock, **options)
         self.server = create_server(app, host="127.0.0.1", port=0, **{**waitress_options(SETTINGS), "threads": 4})
         self.host, self.port, self.engine, self.clock = "127.0.0.1", self.server.effective_port, engine, clock
         self.keys: dict[str, str] = {}
@@ -269,6 +269,72 @@ def test_a_slack_failure_to_edit_never_fails_the_call(api, slack, caplog):
     slack.stop()
     assert api.report("amazon-uk", {"enabled": True}, key=api.keys["platform"])[0] == 200
     assert stored(api.engine, "amazon-uk").enabled is True
+
+
+class HeldSlack:
+    """A Slack client whose chat.update is held until released: shows when renewbot calls it."""
+
+    def __init__(self) -> None:
+        self.entered, self.release, self.left = threading.Event(), threading.Event(), threading.Event()
+
+    def chat_update(self, **_params) -> None:
+        self.entered.set()
+        self.release.wait(5)
+        self.left.set()
+
+
+def test_the_caller_has_its_answer_before_slack_is_asked(deps, slack, clock):
+    seed_world(deps.engine)
+    scan(engine=deps.engine, client=make_client("xoxb-test", slack.url), now=NOW)
+    held = HeldSlack()
+    server = Api(deps.engine, held, clock)
+    try:
+        assert server.report("amazon-uk", key=server.key("platform"))[0] == 200
+        assert held.entered.wait(5)  # the edit did start...
+        assert not held.left.is_set()  # ...and is still held: the answer never waited for it
+        assert server.report("amazon-de", key=server.keys["platform"])[0] == 200  # nor does the next caller
+    finally:
+        held.release.set()
+        server.close()
+    assert held.left.wait(5)
+
+
+class AskedHealth:
+    """SlackHealth's `refused`, settable, and telling when it was read."""
+
+    def __init__(self, refused: str | None) -> None:
+        self.value, self.asked = refused, threading.Event()
+
+    @property
+    def refused(self) -> str | None:
+        self.asked.set()
+        return self.value
+
+
+class RecordingPacer:
+    def __init__(self) -> None:
+        self.channels: list[str] = []
+
+    def wait(self, channel: str) -> None:
+        self.channels.append(channel)
+
+
+def test_the_edits_keep_the_shared_pace_and_stop_while_slack_refuses_the_token(deps, slack, clock):
+    seed_world(deps.engine)
+    scan(engine=deps.engine, client=make_client("xoxb-test", slack.url), now=NOW)
+    health, pacer = AskedHealth("invalid_auth"), RecordingPacer()
+    server = Api(deps.engine, make_client("xoxb-test", slack.url), clock, pacer=pacer, health=health)
+    try:
+        key = server.key("platform")
+        assert server.report("amazon-uk", key=key)[0] == 200
+        assert health.asked.wait(5)  # the edit saw the refusal, and sent nothing
+        health.value = None  # the token works again
+        assert server.report("amazon-uk", {"enabled": True}, key=key)[0] == 200
+        (update,) = slack.wait_for("chat.update")
+    finally:
+        server.close()
+    assert "<https://commerce.example/uk|Amazon UK> (on)" in json.dumps(update.params["blocks"])
+    assert pacer.channels == ["C0ALERTS"]  # paced like delivery's posts to that channel
 
 
 def test_serve_routes_the_api_beside_slack(bot, deps, slack):

@@ -217,6 +217,17 @@ def test_the_database_refuses_a_second_live_key_of_the_same_name(engine):
         stored.insert_key(session=s, name="twin", key_hash="c" * 64, scopes=["state"], created_at=now)
 
 
+def test_create_turns_a_racing_create_of_the_same_name_into_a_refusal(engine, monkeypatch):
+    """The other `create` committed between create_key's check and its insert: a refusal, not an IntegrityError."""
+    first = create(engine, "twin")
+    monkeypatch.setattr(apikeys.apikeys, "live_key_named", lambda **_: None)  # the check saw no key yet
+    with pytest.raises(ApiKeyError, match="a key named 'twin' exists already"):
+        create(engine, "twin")
+    with session_scope(engine) as s:
+        assert [(k.name, k.created_at, k.revoked_at) for k in list_keys(session=s)] == [("twin", NOW, None)]
+    assert auth(engine, first.key).name == "twin"
+
+
 def test_the_log_formatter_redacts_an_api_key_shape():
     from renewbot.runtime.logs import redact
 
