@@ -31,7 +31,8 @@ def scan(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPace
          health: SlackHealth | None = None, box: SecretBox | None = None,
          environ: Mapping[str, str] | None = None) -> ScanReport:
     """Plans what is due, then delivers it; while Slack refuses the bot token (`health`) it only plans."""
-    refresh_sources(engine=engine, client=client, now=now)  # first: an expiry read from its source plans now
+    # First: an expiry read from its source plans now.
+    refresh_sources(engine=engine, client=client, now=now, health=health)
     planned = plan_notices(engine=engine, now=now)
     delivery = deliver_due(engine=engine, client=client, now=now, pacer=pacer, health=health)
     if planned or delivery.sent or delivery.retrying or delivery.failed:

@@ -2,21 +2,21 @@
 
 Order: list the sources (one short read), read them all concurrently with no transaction open, apply each
 reading in its own transaction (renewbot/usecases/sources.py decides), then answer in the threads of notices
-that a renewal outside renewbot resolved. Every replica scans; the version check records a renewal once and
-a claim (storage/once.py) makes each thread's reply happen at most once.
+that a renewal outside renewbot resolved. Every replica scans; the version check lets one process record a
+renewal, and only that one answers. While Slack refuses the bot token nothing is said (the expiry still moves).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
+from jobs.deliver import SlackHealth
 from renewbot.blocks.source import (
     source_renewed_blocks,
     source_renewed_text,
@@ -26,7 +26,6 @@ from renewbot.blocks.source import (
 from renewbot.runtime.tls_probe import READ_TIMEOUT, CertificateRead, SourceReadError, read_certificate
 from renewbot.usecases import sources
 from renewbot.usecases.kinds import ladders
-from storage import once
 from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
@@ -34,8 +33,6 @@ logger = logging.getLogger(__name__)
 # Reads at once. Each waits on the network, not the CPU: 200 sources that all time out take 200 / 32 × 5 s
 # (about 31 s), not 200 × 5 s.
 MAX_READS = 32
-# A reply's claim outlives any scan that could repeat it (the renewal itself is recorded once anyway).
-CLAIM_KEEP = timedelta(days=30)
 
 Reader = Callable[..., CertificateRead]
 
@@ -54,8 +51,10 @@ def _read(item: sources.SourceToRead, read: Reader, timeout: float) -> sources.R
 
 
 def refresh_sources(*, engine: Engine, client: WebClient, now: datetime, read: Reader = read_certificate,
-                    timeout: float = READ_TIMEOUT, max_reads: int = MAX_READS) -> sources.SourcesReport:
-    """Reads every source and applies what it says; then replies in each resolved notice's thread, once."""
+                    timeout: float = READ_TIMEOUT, max_reads: int = MAX_READS,
+                    health: SlackHealth | None = None) -> sources.SourcesReport:
+    """Reads every source and applies what it says; then replies in each resolved notice's thread, once,
+    unless Slack refuses the bot token (`health`)."""
     report = sources.SourcesReport()
     with session_scope(engine) as session:
         todo = sources.sources_to_read(session=session)
@@ -75,7 +74,14 @@ def refresh_sources(*, engine: Engine, client: WebClient, now: datetime, read: R
         report.applied.append(applied)
         _log(applied, reading)
     for applied in report.of(sources.Change.RENEWED):
-        announce(engine, client, applied, now)
+        if health is not None and health.refused:
+            # Not retried later: the notice itself is closed, and the new expiry shows in status and lists.
+            if applied.threads:
+                logger.warning("token %s: renewal seen on %s recorded; not answering in %d thread(s) while Slack "
+                               "refuses the bot token (%s)", applied.token_id, applied.source, len(applied.threads),
+                               health.refused)
+            continue
+        announce(client, applied)
     return report
 
 
@@ -95,20 +101,11 @@ def _log(applied: sources.Applied, reading: sources.Reading) -> None:
                        applied.token_id, applied.source, applied.new_expiry.date(), applied.old_expiry.date())
 
 
-def reply_key(applied: sources.Applied, channel: str, root: str) -> str:
-    """One claim per renewal and thread; hashed, since a token id alone may fill Once.key's 200 characters."""
-    what = "\0".join([applied.token_id, applied.new_expiry.isoformat(), channel, root])
-    return f"source-renewed:{hashlib.sha256(what.encode()).hexdigest()[:40]}"
-
-
-def announce(engine: Engine, client: WebClient, applied: sources.Applied, now: datetime) -> None:
-    """After the commit: a reply in each open notice's thread, and the notice edited to its resolved state."""
+def announce(client: WebClient, applied: sources.Applied) -> None:
+    """After the commit: a reply in each open notice's thread, and the notice edited to its resolved state.
+    Only the process whose version check recorded the renewal gets here, so each thread hears it once."""
     old, new = applied.old_expiry, applied.new_expiry
     for channel, root in applied.threads:
-        with session_scope(engine) as session:
-            mine = once.claim(session=session, key=reply_key(applied, channel, root), expires_at=now + CLAIM_KEEP)
-        if not mine:
-            continue
         try:
             client.chat_postMessage(channel=channel, thread_ts=root, unfurl_links=False,
                                     text=source_renewed_text(applied.token_name, old, new, applied.source),

@@ -137,7 +137,7 @@ def test_inventory_limits_and_fields():
     ("  2027-01-02T03:04:05Z \n", datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)),
     ("2027-01-02T03:04:05-01:00", datetime(2027, 1, 2, 4, 4, 5, tzinfo=UTC)),
     ("1970-01-01", datetime(1970, 1, 1, tzinfo=UTC)),
-    ("8999-12-31T23:59:59", datetime(8999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ("8999-12-30T23:59:59", datetime(8999, 12, 30, 23, 59, 59, tzinfo=UTC)),
 ])
 def test_parse_expiry_reads_dates_and_datetimes_as_utc(value, expected):
     from renewbot.domain.inventory import parse_expiry
@@ -152,8 +152,9 @@ def test_parse_expiry_reads_dates_and_datetimes_as_utc(value, expected):
     ("   ", "must be a date (YYYY-MM-DD) or an ISO 8601 datetime"),
     (20270102, "must be a date (YYYY-MM-DD) or an ISO 8601 datetime"),
     (None, "must be a date (YYYY-MM-DD) or an ISO 8601 datetime"),
-    ("1969-12-31T23:59:59", "1969-12-31 is out of range (1970 to 8999)"),
-    ("9000-01-01", "9000-01-01 is out of range (1970 to 8999)"),
+    ("1969-12-31T23:59:59", "1969-12-31 is out of range (1970 to 8999-12-30)"),
+    ("8999-12-31", "8999-12-31 is out of range (1970 to 8999-12-30)"),  # the "not read yet" placeholder
+    ("9000-01-01", "9000-01-01 is out of range (1970 to 8999-12-30)"),
     (datetime.fromisoformat("0001-01-01T00:00:00+01:00"), "is out of range"),
 ])
 def test_parse_expiry_refuses_with_a_reason(value, message):

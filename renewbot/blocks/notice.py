@@ -16,6 +16,7 @@ from renewbot.blocks.common import (
     link_target,
     mrkdwn,
     plain,
+    section,
     slack_date,
     ymd,
 )
@@ -100,14 +101,21 @@ def notice_metadata(notice_id: int, token: Token, stage: str, seal: str | None =
     return {"event_type": ids.NOTICE_EVENT_TYPE, "event_payload": payload}
 
 
-def resolved_blocks(token_name: str, renewed_by: str, old_expiry: datetime, new_expiry: datetime) -> list[dict]:
+def resolved_blocks(token_name: str, renewed_by: str | None, old_expiry: datetime, new_expiry: datetime, *,
+                    how: str | None = None, after: str = "") -> list[dict]:
+    """The notice, edited in place once renewed: no buttons left to press.
+
+    `how` (mrkdwn, escaped by the caller) replaces "by <@renewed_by>" when no person did it; `after` follows
+    the dates (", seen on ...").
+    """
+    how = f"by <@{renewed_by}>" if how is None else how
     return [
-        {"type": "section", "text": mrkdwn(
-            f":white_check_mark: *{clip(escape(token_name), 500)}* was renewed by <@{renewed_by}>: "
-            f"expiry {ymd(old_expiry)} → {ymd(new_expiry)} ({slack_date(new_expiry)}).")},
+        section(f":white_check_mark: *{clip(escape(token_name), 500)}* was renewed {how}: "
+                f"expiry {ymd(old_expiry)} → {ymd(new_expiry)} ({slack_date(new_expiry)}){after}."),
         context("renewbot · resolved · details in the thread"),
     ]
 
 
-def resolved_text(token_name: str, old_expiry: datetime, new_expiry: datetime) -> str:
-    return f"{escape(token_name)} renewed: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"
+def resolved_text(token_name: str, old_expiry: datetime, new_expiry: datetime, *, how: str = "") -> str:
+    """The edited notice's fallback; `how` ("outside renewbot") follows "renewed" when given."""
+    return f"{escape(token_name)} renewed{f' {how}' if how else ''}: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, section, slack_date, ymd
+from renewbot.blocks.notice import resolved_blocks, resolved_text
 
 SCHEME = "tls://"
+OUTSIDE = "outside renewbot"
 
 
 def where_seen(source: str) -> str:
@@ -30,12 +32,10 @@ def source_renewed_blocks(token_name: str, old_expiry: datetime, new_expiry: dat
 
 def source_resolved_text(token_name: str, old_expiry: datetime, new_expiry: datetime) -> str:
     """The edited notice's fallback."""
-    return f"{escape(token_name)} renewed outside renewbot: expiry {ymd(old_expiry)} → {ymd(new_expiry)}"
+    return resolved_text(token_name, old_expiry, new_expiry, how=OUTSIDE)
 
 
 def source_resolved_blocks(token_name: str, old_expiry: datetime, new_expiry: datetime, source: str) -> list[dict]:
     """The notice, edited in place: resolved, with no buttons left to press."""
-    line = (f":white_check_mark: *{clip(escape(token_name), 500)}* was renewed outside renewbot: "
-            f"expiry {ymd(old_expiry)} → {ymd(new_expiry)} ({slack_date(new_expiry)}), "
-            f"seen on `{where_seen(source)}`.")
-    return [section(clip(line, MAX_SECTION_TEXT)), context("renewbot · resolved · details in the thread")]
+    return resolved_blocks(token_name, None, old_expiry, new_expiry, how=OUTSIDE,
+                           after=f", seen on `{where_seen(source)}`")

@@ -9,18 +9,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from renewbot.domain.kinds import BUILTIN_KINDS
 from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, OWNER_WILDCARD, URL_RE
+from renewbot.domain.thresholds import UNKNOWN_EXPIRY
 from renewbot.domain.urls import secure_url_problem, tls_source
 
 MAX_TEXT = 200
 MAX_STEP_TEXT = 500
 MAX_STEPS = 20
 MAX_PATTERN = 500
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+# LATEST is the "not read yet" placeholder itself, so no date from a file can be mistaken for it.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), UNKNOWN_EXPIRY
 SECTIONS = ("kinds", "connectors", "accounts", "tokens")
 KIND_KEYS = {"id", "label", "pattern", "pattern_message", "lifetime_days", "notify_days", "steps", "reminder"}
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url", "retired"}
@@ -65,7 +67,7 @@ def parse_expiry(value: Any) -> datetime:
     except OverflowError:
         raise ValueError("is out of range") from None
     if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"{moment:%Y-%m-%d} is out of range (1970 to 8999)")
+        raise ValueError(f"{moment:%Y-%m-%d} is out of range (1970 to {LATEST - timedelta(days=1):%Y-%m-%d})")
     return moment
 
 
@@ -295,8 +297,9 @@ class InventoryChecker:
             c.add(where, f"source {str(source)[:80]!r} is not valid (tls://host:port, e.g. tls://shop.example:443)")
             source = None
         expires = None
-        if "expires_at" not in item or item["expires_at"] is None:
-            if "source" not in item:
+        if item.get("expires_at") is None:
+            # Only a source that can be read may tell the expiry instead: with none, nothing would ever say it.
+            if source is None:
                 c.add(where, "expires_at is missing (optional only with a source: tls://host:port)")
         else:
             expires = self._expiry(c, where, item["expires_at"])
@@ -337,8 +340,8 @@ class InventoryChecker:
                                   accounts=[same(a) for a in dict.fromkeys(refs)],
                                   notify_days=None if days is None else self._ladders.setdefault(tuple(days), days),
                                   connector=connector, verify_url=verify_url, source=source,
-                                  # None: a source will tell (the importer keeps a stored expiry, or waits)
-                                  expiry_known=expires is not None or source is None,
+                                  # False: the source will tell (the importer keeps a stored expiry, or waits)
+                                  expiry_known=expires is not None,
                                   **retired)
 
     def _expiry(self, c: _Checker, where: str, value: Any) -> datetime | None:

@@ -63,15 +63,37 @@ def _client_context() -> ssl.SSLContext:
     return context
 
 
+def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    """socket.create_connection, except that every address tried shares one deadline (create_connection gives
+    each address the whole timeout: a name with several dead addresses would wait several times over)."""
+    last: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        return sock
+    raise last or OSError(f"no address for {host}")
+
+
 def read_certificate(host: str, port: int, *, timeout: float = READ_TIMEOUT) -> CertificateRead:
     """Connects, shakes hands with SNI set to `host` (none for an IP literal, as RFC 6066 says) and reads the leaf.
 
-    `timeout` bounds the whole read (connect and handshake together). Raises SourceReadError.
+    `timeout` bounds connecting (every address the name resolves to, together) and the handshake, from one
+    deadline. Name resolution is not bounded: getaddrinfo takes no timeout, so a slow resolver can add its own
+    (the system resolver's, typically seconds). Raises SourceReadError.
     """
     deadline = time.monotonic() + timeout
     phase = "connect"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
+        with _connect(host, port, deadline) as raw:
             phase = "handshake"
             raw.settimeout(max(0.01, deadline - time.monotonic()))
             server_name = None if _is_ip(host) else host

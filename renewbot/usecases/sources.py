@@ -116,9 +116,8 @@ def apply_reading(*, session: Session, token_id: str, source: str, reading: Read
                  expiry_known=True)
     if not token.expiry_known:
         if not queries.bump_token_version(session=session, token_id=token_id, expected_version=token.version,
-                                          **moved):
+                                          **moved, **seen):
             return Applied(token_id, Change.SKIPPED)
-        _record(session, token_id, **seen)
         return Applied(token_id, Change.FIRST, source, token.name, None, new)
     if new < old:
         warning = earlier_warning(new, old)
@@ -130,9 +129,9 @@ def apply_reading(*, session: Session, token_id: str, source: str, reading: Read
     threads = list(dict.fromkeys((n.channel, n.root_ts) for n in notices.open_notices(session=session,
                                                                                        token_id=token_id)
                                  if n.expires_at == old and n.root_ts))
-    if not queries.bump_token_version(session=session, token_id=token_id, expected_version=token.version, **moved):
+    if not queries.bump_token_version(session=session, token_id=token_id, expected_version=token.version,
+                                      **moved, **seen):
         return Applied(token_id, Change.SKIPPED)
-    _record(session, token_id, **seen)
     notices.close_notices(session=session, token_id=token_id, now=now)
     session.add(Renewal(token_id=token_id, renewed_by=RENEWED_OUTSIDE, renewed_at=now, old_expires_at=old,
                         new_expires_at=new, accounts=[], via=source))

@@ -72,8 +72,10 @@ def test_backoff_stays_at_its_cap_however_long_an_outage_lasts():
 
     from jobs.pacing import BACKOFF_CAP, backoff
 
-    rng = _random.Random(1)
-    for attempts in (1, 2, 11, 36, 100, 10_000):
-        wait = backoff(attempts, rng)
-        assert BACKOFF_CAP / 2 <= wait <= BACKOFF_CAP or attempts < 6
+    doubling = {1: 30, 2: 60, 3: 120, 4: 240, 5: 480}  # seconds: BACKOFF_BASE doubled per failure
+    for attempts in (1, 2, 3, 4, 5, 6, 11, 36, 100, 10_000):
+        ceiling = timedelta(seconds=doubling[attempts]) if attempts in doubling else BACKOFF_CAP
+        waits = [backoff(attempts, _random.Random(seed)) for seed in range(8)]
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits), (attempts, waits)
+        assert len(set(waits)) > 1, attempts  # jittered: replicas that failed together spread out
     assert backoff(1, _random.Random(1)).total_seconds() <= 30

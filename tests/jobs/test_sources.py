@@ -11,9 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import select
 
+from jobs.deliver import SlackHealth
 from jobs.plan import plan_notices
 from jobs.scan import scan
-from jobs.sources import announce, refresh_sources
+from jobs.sources import refresh_sources
 from renewbot.blocks.common import MAX_CONTEXT_TEXT, MAX_SECTION_TEXT
 from renewbot.blocks.source import (
     source_renewed_blocks,
@@ -27,7 +28,7 @@ from renewbot.runtime.tls_probe import SourceReadError, parse_leaf, read_certifi
 from renewbot.usecases import audit, sources
 from renewbot.usecases.status import collect, render_text
 from storage.db import session_scope
-from storage.models import Notice, Once, Renewal, Token
+from storage.models import Notice, Renewal, Token
 from tests.conftest import NOW
 from tests.jobs.together import run_together
 from tests.support.seed import seed, token
@@ -238,13 +239,36 @@ def test_two_replicas_record_and_reply_once(engine, slack, server):
     assert len(replies(slack)) == 1 and len(rows(engine, Renewal)) == 1 and len(slack.calls_to("chat.update")) == 1
 
 
-def test_a_reply_already_claimed_is_not_sent_again(engine, slack, client):
-    applied = sources.Applied("cert", sources.Change.RENEWED, "tls://shop.example:443", "Shop", DEC_1, MAR_1,
-                              (("C0ALERTS", "1.0001"),))
-    slack.messages["C0ALERTS"] = [{"type": "message", "ts": "1.0001", "text": "notice", "blocks": []}]
-    announce(engine, client, applied, NOW)
-    announce(engine, client, applied, NOW)  # another replica with the same news
-    assert len(replies(slack)) == 1 and len(rows(engine, Once)) == 1
+def test_while_slack_refuses_the_bot_token_a_renewal_is_recorded_but_not_told(engine, slack, client, server):
+    seed(engine, tokens=[source_token("cert", server.source)], now=NOW)
+    scan(engine=engine, client=client, now=NOW)  # the 7d notice: a thread to answer
+    server.swap(MAR_1)
+    health = SlackHealth()
+    health.refuse("invalid_auth")
+    scan(engine=engine, client=client, now=NOW + timedelta(hours=1), health=health)
+    assert stored(engine).expires_at == MAR_1 and len(rows(engine, Renewal)) == 1
+    assert {n.state for n in rows(engine, Notice)} == {"closed"}
+    assert replies(slack) == [] and slack.calls_to("chat.update") == []
+
+
+@pytest.mark.parametrize("meanwhile", [{"source": "tls://elsewhere.example:443"}, {"retired": True}])
+def test_a_token_whose_source_changed_or_that_retired_since_listing_is_left_alone(engine, server, meanwhile):
+    seed(engine, tokens=[source_token("cert", server.source, DEC_1)], now=NOW)
+    with session_scope(engine) as s:
+        (listed,) = sources.sources_to_read(session=s)
+        before = s.get(Token, "cert").model_dump()
+    with session_scope(engine) as s:  # an import between the listing and the read's arrival
+        row = s.get(Token, "cert")
+        for key, value in meanwhile.items():
+            setattr(row, key, value)
+        s.add(row)
+    with session_scope(engine) as s:
+        applied = sources.apply_reading(session=s, token_id="cert", source=listed.source, now=NOW,
+                                        reading=sources.Reading(not_after=MAR_1, subject="CN=x", issuer="CN=x"),
+                                        kind_ladders={})
+    assert applied == sources.Applied("cert", sources.Change.SKIPPED)
+    assert stored(engine).model_dump() == {**before, **meanwhile}
+    assert rows(engine, Renewal) == []
 
 
 def test_a_garbled_certificate_is_a_short_error():

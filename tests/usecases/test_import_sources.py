@@ -72,6 +72,7 @@ def test_a_date_in_the_file_makes_a_source_token_known(sqlite_engine, tmp_path):
      "verify_url must not carry a user name or password"),
     ({"expires_at": "2027-01-01", "connector": "nowhere"}, "unknown connector 'nowhere' (define it under connectors:)"),
     ({}, "expires_at is missing (optional only with a source: tls://host:port)"),
+    ({"source": None}, "expires_at is missing (optional only with a source: tls://host:port)"),
 ])
 def test_bad_new_fields_are_refused_by_entry_and_line(sqlite_engine, tmp_path, fields, problem):
     path = write(tmp_path, {"tokens": [_token(**fields)]})
