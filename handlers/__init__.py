@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import commands, events, notice_actions, platform_actions, views
+from handlers import add, commands, events, home, notice_actions, options, platform_actions, views
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.runtime.deps import Deps
 
 
-def register_all(app: App, *, deps: Deps) -> None:
+def register_all(app: App, *, deps: Deps, admins: tuple[str, ...] = ()) -> None:
+    """`admins`: who may register tokens (Settings.admins; empty: any full member)."""
     lookups = FormLookups(deps.engine)
     access = Access(app.client)
 
@@ -26,3 +27,6 @@ def register_all(app: App, *, deps: Deps) -> None:
     views.register(app, deps=deps, lookups=lookups, access=access)
     events.register(app, deps=deps)
     platform_actions.register(app, deps=deps, access=access)
+    home.register(app, deps=deps, lookups=lookups, access=access)
+    options.register(app, deps=deps, lookups=lookups, access=access)
+    add.register(app, deps=deps, lookups=lookups, access=access, admins=admins)

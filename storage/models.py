@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Column, Index, UniqueConstraint, false, text, true
+from sqlalchemy import JSON, Boolean, Column, Index, UniqueConstraint, false, func, text, true
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -63,6 +63,8 @@ class Token(SQLModel, table=True):
         # Every scan reads the tokens with a source: as many rows as they are, not the whole table.
         Index("ix_token_source", "id", sqlite_where=text("source IS NOT NULL"),
               postgresql_where=text("source IS NOT NULL")),
+        # The pickers' type-ahead (options loads) seeks names by prefix here instead of reading every token.
+        Index("ix_token_lower_name", func.lower(text("name"))),
     )
     id: str = Field(primary_key=True, max_length=200)
     kind: str = Field(max_length=40)
@@ -91,6 +93,8 @@ class Token(SQLModel, table=True):
     source_error: str | None = None  # why the last read failed; None after a good one
     source_subject: str | None = None  # the certificate last seen there
     source_issuer: str | None = None
+    # Amazon marketplace code (uk, de, us, ...): steps and the form link to its Seller Central.
+    marketplace: str | None = Field(default=None, max_length=10)
 
 
 # Which accounts a token serves, in the import file's order.
@@ -132,6 +136,8 @@ class Notice(SQLModel, table=True):
     channel: str = Field(max_length=40)
     ts: str | None = None  # this notice's own message
     root_ts: str | None = None  # the thread it lives in (the token's first notice for this expiry)
+    # Asked once (chat.getPermalink) when posted, so the Home tab and lists link to it without a call per row.
+    permalink: str | None = None
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
     claimed_until: datetime | None = Field(default=None, sa_column=_dt())
@@ -220,6 +226,12 @@ class ApiKey(SQLModel, table=True):
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# Who opened renewbot's Home tab, and when: after a renewal their Home is published again while it is recent.
+class HomeView(SQLModel, table=True):
+    user_id: str = Field(primary_key=True, max_length=40)
+    opened_at: datetime = Field(sa_column=_dt(nullable=False, index=True))
 
 
 # Things that must happen at most once, across replicas: a Slack request already handled (replays), a

@@ -36,7 +36,10 @@ EXPECTED_BOT_SCOPES = {
     "im:write",  # conversations.open: a direct message to a token's owners when its channel is not found
 }
 # Exactly the events renewbot listens to.
-EXPECTED_BOT_EVENTS = ["member_joined_channel"]  # the bot added to a channel: post what failed there
+EXPECTED_BOT_EVENTS = [
+    "member_joined_channel",  # the bot added to a channel: post what failed there
+    "app_home_opened",  # publish the Home tab
+]
 
 EVENTS_PATH = "/slack/events"
 
@@ -112,6 +115,16 @@ def test_events_are_exactly_what_the_bot_listens_to_on_the_same_endpoint(manifes
     assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
     assert events["bot_events"] == EXPECTED_BOT_EVENTS
     assert not events.get("user_events")
+
+
+def test_home_tab_and_options_loads_are_declared(manifest):
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] is True
+    # Clicks from Home are answered by direct message: the Messages tab must exist for those to be seen.
+    assert home["messages_tab_enabled"] is True
+    interactivity = manifest["settings"]["interactivity"]
+    # External selects (token, account and user-group pickers) load their options from this URL.
+    assert interactivity["message_menu_options_url"] == interactivity["request_url"]
 
 
 def test_bot_scopes_are_exactly_what_the_bot_needs(manifest):

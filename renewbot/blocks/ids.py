@@ -26,8 +26,47 @@ ACCOUNTS_INPUT = "accounts_input"
 PLATFORM_DONE_BUTTON = "platform_done"
 PLATFORM_DONE_BLOCK = "platform_done"
 
-# Slash command
+# Large forms: past the checkbox groups Slack allows, accounts are picked in a searchable multi-select
+# (its options come from the options load request, see ACCOUNT_SEARCH).
+REENABLE_SELECT_BLOCK = "reenable_select"
+NOFETCH_SELECT_BLOCK = "nofetch_select"
+ACCOUNTS_SELECT = "accounts_select"
+
+# Options loads (block_suggestion): the action_id of an external select says what it searches.
+TOKEN_SEARCH = TOKEN_SELECT  # the renewal form's token picker (tokens this person may renew)
+ACCOUNT_SEARCH = ACCOUNTS_SELECT  # accounts, by name or id
+OWNER_GROUP_SEARCH = "owner_groups_select"  # user groups (usergroups.list): Block Kit has no group select
+
+# The App Home tab
+HOME_RENEW_BUTTON = RENEW_BUTTON  # the same Renew as on a notice; its click has no channel (answers go to a DM)
+HOME_BLOCK_PREFIX = "home:"
+
+# `/renew-token add`: registering a token
+ADD_MODAL = "add_token_modal"
+ADD_NAME_BLOCK = "add_name"
+ADD_NAME_INPUT = "add_name_input"
+ADD_ID_BLOCK = "add_id"
+ADD_ID_INPUT = "add_id_input"
+ADD_KIND_BLOCK = "add_kind"
+ADD_KIND_INPUT = "add_kind_input"
+ADD_EXPIRY_BLOCK = "add_expiry"
+ADD_EXPIRY_INPUT = "add_expiry_input"
+ADD_CHANNEL_BLOCK = "add_channel"
+ADD_CHANNEL_INPUT = "add_channel_input"
+ADD_OWNER_USERS_BLOCK = "add_owner_users"
+ADD_OWNER_USERS_INPUT = "add_owner_users_input"
+ADD_OWNER_GROUPS_BLOCK = "add_owner_groups"
+ADD_OWNER_GROUPS_INPUT = OWNER_GROUP_SEARCH
+ADD_ACCOUNTS_BLOCK = "add_accounts"
+ADD_ACCOUNTS_INPUT = ACCOUNT_SEARCH
+ADD_MARKETPLACE_BLOCK = "add_marketplace"
+ADD_MARKETPLACE_INPUT = "add_marketplace_input"
+
+# Slash command and its subcommands (`/renew-token <id or name>` opens the form, as before)
 RENEW_COMMAND = "/renew-token"
+SUBCOMMAND_LIST = "list"
+SUBCOMMAND_HELP = "help"
+SUBCOMMAND_ADD = "add"
 
 # Message metadata event type: finds our own notices in channel history.
 NOTICE_EVENT_TYPE = "renewbot_notice"

@@ -22,3 +22,8 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 def is_channel_id(value: object) -> bool:
     return isinstance(value, str) and CHANNEL_RE.fullmatch(value) is not None
+
+
+def is_person_or_group(value: object) -> bool:
+    """A Slack user (U…, W…) or user group (S…) id."""
+    return isinstance(value, str) and OWNER_RE.fullmatch(value) is not None

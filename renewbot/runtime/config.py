@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from renewbot.domain.patterns import is_person_or_group
 from renewbot.domain.urls import secure_url_problem
 from renewbot.errors import ConfigError
 
@@ -33,6 +34,9 @@ class Settings:
     amazon_lwa_url: str = DEFAULT_LWA_URL
     amazon_lwa_client_id: str | None = None
     amazon_lwa_client_secret: str | None = None
+    # Who may register tokens with `/renew-token add`: users (U…/W…) and user groups (S…). Empty: any full
+    # member of the workspace, who then becomes an owner of what they add.
+    admins: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
         return (
@@ -82,6 +86,9 @@ class Settings:
         # The client secret travels there: https, or plain http only to this machine (a stand-in).
         if problem := secure_url_problem(lwa_url, "AMAZON_LWA_URL"):
             raise ConfigError(problem)
+        admins = tuple(a.strip() for a in (get("RENEWBOT_ADMINS") or "").split(",") if a.strip())
+        if bad := [a for a in admins if not is_person_or_group(a)]:
+            raise ConfigError(f"RENEWBOT_ADMINS: {bad[0][:40]!r} is not a Slack user (U…/W…) or user group (S…) id")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -95,4 +102,5 @@ class Settings:
             amazon_lwa_url=lwa_url.rstrip("/"),
             amazon_lwa_client_id=get("AMAZON_LWA_CLIENT_ID"),
             amazon_lwa_client_secret=get("AMAZON_LWA_CLIENT_SECRET"),
+            admins=admins,
         )

@@ -33,7 +33,7 @@ def build_app(settings: Settings, deps: Deps) -> App:
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
     # Token verification at construction would block start-up on a slow Slack; check it ourselves below.
     app = App(client=client, signing_secret=settings.slack_signing_secret or "", token_verification_enabled=False)
-    register_all(app, deps=deps)
+    register_all(app, deps=deps, admins=settings.admins)
     return app
 
 

@@ -125,6 +125,45 @@ def view_submission_payload(*, view: dict, values: dict, user_id: str = "U0USER"
     }
 
 
+def block_suggestion_payload(*, action_id: str, value: str, view: dict | None = None, block_id: str = "",
+                             user_id: str = "U0USER") -> dict:
+    """The options load request of an external select: what the person has typed so far (`value`)."""
+    payload = {"type": "block_suggestion", "user": _user(user_id), "api_app_id": API_APP_ID,
+               "token": VERIFICATION_TOKEN, "team": dict(TEAM), "enterprise": None, "is_enterprise_install": False,
+               "action_id": action_id, "block_id": block_id, "value": value,
+               "action_ts": f"{time.time():.6f}"}
+    if view is not None:
+        payload["container"] = {"type": "view", "view_id": view["id"]}
+        payload["view"] = copy.deepcopy(view)
+    return payload
+
+
+def home_action_payload(*, action_id: str, value: str | None, user_id: str = "U0USER", view: dict | None = None,
+                        trigger_id: str = "T.trigger.home", block_id: str = "home") -> dict:
+    """A button clicked in the App Home tab: a view container of type home, no channel, no response_url."""
+    view = view or {"id": "VHOME", "type": "home", "blocks": [], "hash": "1700000000.00000001"}
+    action = {"action_id": action_id, "block_id": block_id, "type": "button", "action_ts": f"{time.time():.6f}"}
+    if value is not None:
+        action["value"] = value
+    return {"type": "block_actions", "user": _user(user_id), "api_app_id": API_APP_ID, "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger_id, "team": dict(TEAM), "enterprise": None, "is_enterprise_install": False,
+            "container": {"type": "view", "view_id": view["id"]}, "view": copy.deepcopy(view),
+            "actions": [action]}
+
+
+def event_body(event: dict, *, event_id: str | None = None) -> str:
+    """An Events API callback (JSON), as Slack posts it."""
+    return json.dumps({"token": VERIFICATION_TOKEN, "team_id": TEAM["id"], "api_app_id": API_APP_ID,
+                       "event": event, "type": "event_callback",
+                       "event_id": event_id or f"Ev{int(time.time() * 1e6)}", "event_time": int(time.time())},
+                      separators=(",", ":"))
+
+
+def app_home_opened_body(user_id: str, *, tab: str = "home") -> str:
+    return event_body({"type": "app_home_opened", "user": user_id, "channel": "D0HOME", "tab": tab,
+                       "event_ts": f"{time.time():.6f}"})
+
+
 # element type -> (state field, initial_* field in the element, value when nothing is preset)
 _STATE_FIELDS = {
     "plain_text_input": ("value", "initial_value", None),
@@ -137,6 +176,8 @@ _STATE_FIELDS = {
     "static_select": ("selected_option", "initial_option", None),
     "external_select": ("selected_option", "initial_option", None),
     "multi_static_select": ("selected_options", "initial_options", []),
+    "multi_external_select": ("selected_options", "initial_options", []),
+    "multi_conversations_select": ("selected_conversations", "initial_conversations", []),
     "radio_buttons": ("selected_option", "initial_option", None),
     "users_select": ("selected_user", "initial_user", None),
     "multi_users_select": ("selected_users", "initial_users", []),

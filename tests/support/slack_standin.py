@@ -101,6 +101,8 @@ class SlackStandin:
         self._ts = itertools.count(1)
         self._view_serial = itertools.count(1)  # view ids and hashes
         self.usergroups: dict[str, list[str]] = {}
+        # usergroups.list: group id -> its handle ("ops-team"); a group in `usergroups` without one is "g-<id>".
+        self.usergroup_handles: dict[str, str] = {}
         # users.info: fields over a default active full member of T0TEST; None answers user_not_found.
         self.users: dict[str, dict | None] = {}
         # conversations.members and users.conversations; a channel not listed answers channel_not_found.
@@ -214,6 +216,7 @@ class SlackStandin:
             self.throttled_channels: dict[str, int] = {}  # posting there answers 429 with this Retry-After
             self.messages: dict[str, list[dict]] = {}
             self.views: dict[str, dict] = {}
+            self.home_views: dict[str, dict] = {}  # views.publish: user id -> the Home view published for them
             self._holds: dict[str, float] = {}
 
     # Everything below runs on server threads; _answer and the _api_* methods hold self._lock.
@@ -360,6 +363,46 @@ class SlackStandin:
         if not isinstance(p.get("view"), dict):
             return _err("invalid_arguments")
         return self._store_view(p["view"], current["id"])
+
+    def _api_views_publish(self, p: dict) -> dict:
+        view, user = p.get("view"), p.get("user_id")
+        if not user or self._user(str(user)) is None:
+            return _err("user_not_found")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return _err("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            return _err("invalid_blocks")  # Slack's limit for a view
+        current = self.home_views.get(user)
+        if p.get("hash") and current is not None and p["hash"] != current["hash"]:
+            return _err("hash_conflict")
+        serial = next(self._view_serial)
+        stored = {**copy.deepcopy(view), "id": (current or {}).get("id") or f"VH{serial}",
+                  "hash": f"1700000000.{serial:08d}", "team_id": "T0TEST", "app_id": "A0TEST", "bot_id": "BBOT"}
+        self.home_views[user] = stored
+        return {"ok": True, "view": copy.deepcopy(stored)}
+
+    def _api_chat_getPermalink(self, p: dict) -> dict:
+        channel, ts = p.get("channel"), p.get("message_ts")
+        if self._find(channel, ts) is None:
+            return _err("message_not_found")
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://standin.slack.com/archives/{channel}/p{str(ts).replace('.', '')}"}
+
+    def _api_usergroups_list(self, p: dict) -> dict:
+        groups = [{"id": gid, "team_id": "T0TEST", "handle": self.usergroup_handles.get(gid, f"g-{gid.lower()}"),
+                   "name": self.usergroup_handles.get(gid, gid), "is_usergroup": True, "date_delete": 0}
+                  for gid in sorted(self.usergroups)]
+        return {"ok": True, "usergroups": groups}
+
+    def _api_conversations_info(self, p: dict) -> dict:
+        channel = p.get("channel")
+        if not channel or channel in self.missing_channels or (
+                channel.startswith("G") and channel in self.outside_channels):
+            return _err("channel_not_found")  # a private channel the bot is not in is invisible to it
+        return {"ok": True, "channel": {"id": channel, "is_channel": channel.startswith("C"),
+                                        "is_private": channel.startswith("G"),
+                                        "is_archived": channel in self.archived_channels,
+                                        "is_member": channel not in self.outside_channels}}
 
     def _user(self, user_id: str) -> dict | None:
         if user_id in self.users and self.users[user_id] is None:
