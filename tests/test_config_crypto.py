@@ -163,3 +163,15 @@ def test_settings_keys_feed_the_box():
     old = SecretBox((k2,)).encrypt(PLAIN)
     s = Settings.from_env({"TOKEN_ENCRYPTION_KEYS": f"{k1},{k2}"}, env_file=None)
     assert SecretBox(s.token_encryption_keys).decrypt(old) == PLAIN
+
+
+def test_admins_are_users_and_groups_split_by_comma():
+    s = Settings.from_env({"RENEWBOT_ADMINS": " U0ADMIN, S0OPS ,,W0GRID"}, env_file=None)
+    assert s.admins == ("U0ADMIN", "S0OPS", "W0GRID")
+    assert Settings.from_env({}, env_file=None).admins == ()
+
+
+@pytest.mark.parametrize("bad", ["C0CHANNEL", "@maria", "u0lower", "*"])
+def test_an_admin_that_is_no_user_or_group_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="RENEWBOT_ADMINS"):
+        Settings.from_env({"RENEWBOT_ADMINS": f"U0OK,{bad}"}, env_file=None)
