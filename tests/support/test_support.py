@@ -242,3 +242,60 @@ def test_bolt_accepts_the_signed_requests(standin):
     assert seen["secret"] == "s3cr3t"
     forged = sr.form_payload_body(submission)
     assert app.dispatch(BoltRequest(body=forged, headers=sr.sign("wrong", forged))).status == 401
+
+
+def test_views_publish_stores_the_home_per_user_and_enforces_slacks_limits(standin, client):
+    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]}
+    first = client.views_publish(user_id="U0ANNA", view=home)["view"]
+    assert standin.home_views["U0ANNA"]["blocks"] == home["blocks"]
+    again = client.views_publish(user_id="U0ANNA", view=home, hash=first["hash"])["view"]
+    assert again["id"] == first["id"] and again["hash"] != first["hash"]
+    with pytest.raises(SlackApiError, match="hash_conflict"):
+        client.views_publish(user_id="U0ANNA", view=home, hash=first["hash"])
+    with pytest.raises(SlackApiError, match="invalid_blocks"):
+        client.views_publish(user_id="U0ANNA", view={**home, "blocks": home["blocks"] * 101})
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.views_publish(user_id="U0ANNA", view={**home, "type": "modal"})
+
+
+def test_permalinks_user_groups_and_channel_info(standin, client):
+    ts = client.chat_postMessage(channel="C0ALERTS", text="hi")["ts"]
+    link = client.chat_getPermalink(channel="C0ALERTS", message_ts=ts)["permalink"]
+    assert link.endswith("/archives/C0ALERTS/p" + ts.replace(".", ""))
+    with pytest.raises(SlackApiError, match="message_not_found"):
+        client.chat_getPermalink(channel="C0ALERTS", message_ts="1.2")
+    standin.usergroups = {"S0OPS": ["U0ANNA"]}
+    standin.usergroup_handles = {"S0OPS": "ops"}
+    assert [(g["id"], g["handle"]) for g in client.usergroups_list()["usergroups"]] == [("S0OPS", "ops")]
+    standin.outside_channels |= {"C0OUT", "G0SECRET"}
+    assert client.conversations_info(channel="C0ALERTS")["channel"]["is_member"] is True
+    assert client.conversations_info(channel="C0OUT")["channel"]["is_member"] is False
+    with pytest.raises(SlackApiError, match="channel_not_found"):
+        client.conversations_info(channel="G0SECRET")  # a private channel the bot is not in is invisible
+
+
+def test_home_and_suggestion_payloads_reach_bolts_listeners(standin):
+    app = App(client=WebClient(token="xoxb-test", base_url=standin.url), signing_secret=SECRET,
+              process_before_response=True)
+    seen = []
+
+    @app.options("picker")
+    def _options(ack, payload):
+        seen.append(("options", payload["value"]))
+        ack(options=[])
+
+    @app.event("app_home_opened")
+    def _home(event):
+        seen.append(("home", event["user"]))
+
+    @app.action("renew_open")
+    def _click(ack, body):
+        seen.append(("click", body["container"]["type"], body["view"]["type"]))
+        ack()
+
+    for body in (sr.form_payload_body(sr.block_suggestion_payload(action_id="picker", value="ama")),
+                 sr.app_home_opened_body("U0ANNA"),
+                 sr.form_payload_body(sr.home_action_payload(action_id="renew_open", value="tok-1"))):
+        headers = {k.lower(): [v] for k, v in sr.sign(SECRET, body).items()}
+        assert app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+    assert sorted(seen) == sorted([("options", "ama"), ("home", "U0ANNA"), ("click", "view", "home")])
