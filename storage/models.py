@@ -95,6 +95,13 @@ class Token(SQLModel, table=True):
     source_issuer: str | None = None
     # Amazon marketplace code (uk, de, us, ...): steps and the form link to its Seller Central.
     marketplace: str | None = Field(default=None, max_length=10)
+    # Who is told at expiry when nobody renewed: a user group (S…), "channel" (<!channel>); else the owners.
+    escalate_to: str | None = Field(default=None, max_length=40)
+    # Muted: no notices, reminders or escalations while expires_at == muted_expiry (a new expiry ends it).
+    muted_expiry: datetime | None = Field(default=None, sa_column=_dt())
+    muted_by: str | None = Field(default=None, max_length=40)
+    muted_at: datetime | None = Field(default=None, sa_column=_dt())
+    mute_reason: str | None = Field(default=None, max_length=300)
 
 
 # Which accounts a token serves, in the import file's order.
@@ -138,6 +145,12 @@ class Notice(SQLModel, table=True):
     root_ts: str | None = None  # the thread it lives in (the token's first notice for this expiry)
     # Asked once (chat.getPermalink) when posted, so the Home tab and lists link to it without a call per row.
     permalink: str | None = None
+    # "I'm on it": stops escalation for this threshold.
+    acked_by: str | None = Field(default=None, max_length=40)
+    acked_at: datetime | None = Field(default=None, sa_column=_dt())
+    # No reminder or escalation about this threshold before then (never past the expiry).
+    snoozed_until: datetime | None = Field(default=None, sa_column=_dt())
+    snoozed_by: str | None = Field(default=None, max_length=40)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
     claimed_until: datetime | None = Field(default=None, sa_column=_dt())
@@ -145,6 +158,52 @@ class Notice(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_dt())
     closed_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# A thread reply planned like a notice, under a unique key so replicas and restarts send it once:
+# kind "escalation" (key: the stage, e.g. "3d"), "expiry" (key "expired": the escalation at expiry) or
+# "reminder" (key: the day, YYYY-MM-DD). state as Notice's (pending -> sending -> sent | failed; closed when
+# the token is renewed or muted, superseded when its expiry changes).
+class Followup(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("token_id", "expires_at", "kind", "key", name="uq_followup_key"),
+        Index("ix_followup_state_next", "state", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(foreign_key="token.id", index=True, ondelete="CASCADE")
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))
+    kind: str = Field(max_length=20)
+    key: str = Field(max_length=20)
+    state: str = Field(default=NoticeState.PENDING, max_length=20)
+    channel: str = Field(max_length=40)
+    thread_ts: str | None = None  # the notice thread it answers in
+    ts: str | None = None
+    due_at: datetime = Field(sa_column=_dt(nullable=False))
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
+    claimed_until: datetime | None = Field(default=None, sa_column=_dt())
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# The weekly digest: one per channel and ISO week ("2027-W03"); a week missed while down is posted late.
+class Digest(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("channel", "week", name="uq_digest_week"),
+        Index("ix_digest_state_next", "state", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=40)
+    week: str = Field(max_length=10)
+    state: str = Field(default=NoticeState.PENDING, max_length=20)
+    ts: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_dt())
+    claimed_until: datetime | None = Field(default=None, sa_column=_dt())
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
 # The audit trail: one row per renewal, never updated, never deleted. No foreign key on purpose:
