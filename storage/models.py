@@ -187,6 +187,19 @@ class Followup(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
+# The attention audit: who acknowledged, snoozed, muted or unmuted what, and when. Never updated or deleted;
+# no foreign key, like Renewal, so it outlives its token.
+class TokenEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(index=True)
+    action: str = Field(max_length=20)  # "acknowledged", "snoozed", "muted", "unmuted"
+    by: str = Field(max_length=40)
+    at: datetime = Field(sa_column=_dt(nullable=False))
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))  # the expiry it was about
+    stage: str | None = Field(default=None, max_length=20)  # the notice's threshold, for acknowledge and snooze
+    detail: str | None = Field(default=None, max_length=300)  # snoozed until ..., the mute reason
+
+
 # The weekly digest: one per channel and ISO week ("2027-W03"); a week missed while down is posted late.
 class Digest(SQLModel, table=True):
     __table_args__ = (

@@ -1,5 +1,5 @@
 """attention: acknowledge and snooze on notices, mute and escalate_to on tokens, follow-ups (reminders and
-escalations) and weekly digests planned like notices
+escalations) and weekly digests planned like notices, and their audit (tokenevent)
 
 Revision ID: 0007
 Revises: 0006
@@ -56,6 +56,18 @@ def upgrade() -> None:
     sa.UniqueConstraint('channel', 'week', name='uq_digest_week')
     )
     op.create_index('ix_digest_state_next', 'digest', ['state', 'next_attempt_at'], unique=False)
+    op.create_table('tokenevent',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('by', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stage', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index(op.f('ix_tokenevent_token_id'), 'tokenevent', ['token_id'], unique=False)
     # Plain ADD COLUMN, never a batch copy: on SQLite a copied token table would cascade-delete its notices.
     op.add_column('notice', sa.Column('acked_by', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
     op.add_column('notice', sa.Column('acked_at', storage.types.UTCDateTime(timezone=True), nullable=True))
@@ -73,6 +85,8 @@ def downgrade() -> None:
         op.drop_column('token', column)
     for column in ('snoozed_by', 'snoozed_until', 'acked_at', 'acked_by'):
         op.drop_column('notice', column)
+    op.drop_index(op.f('ix_tokenevent_token_id'), table_name='tokenevent')
+    op.drop_table('tokenevent')
     op.drop_index('ix_digest_state_next', table_name='digest')
     op.drop_table('digest')
     op.drop_index(op.f('ix_followup_token_id'), table_name='followup')
