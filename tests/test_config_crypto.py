@@ -175,3 +175,25 @@ def test_admins_are_users_and_groups_split_by_comma():
 def test_an_admin_that_is_no_user_or_group_is_a_config_error(bad):
     with pytest.raises(ConfigError, match="RENEWBOT_ADMINS"):
         Settings.from_env({"RENEWBOT_ADMINS": f"U0OK,{bad}"}, env_file=None)
+
+
+def test_attention_defaults_and_values():
+    a = Settings.from_env({}, env_file=None).attention
+    assert (a.escalate_after_hours, a.reminder_hour, a.reminder_tz) == (4.0, 9, "UTC")
+    assert (a.digest_day, a.digest_hour, a.digest_minute, a.digest_tz, a.allow_now) == (0, 9, 0, "UTC", False)
+    a = Settings.from_env({"ESCALATE_AFTER_HOURS": "1.5", "REMINDER_HOUR": "17", "REMINDER_TZ": "Europe/Berlin",
+                           "DIGEST_DAY": "Friday", "DIGEST_TIME": "7:30", "DIGEST_TZ": "America/New_York",
+                           "RENEWBOT_ALLOW_NOW": "1"}, env_file=None).attention
+    assert (a.escalate_after_hours, a.reminder_hour, a.reminder_tz) == (1.5, 17, "Europe/Berlin")
+    assert (a.digest_day, a.digest_hour, a.digest_minute, a.digest_tz, a.allow_now) == (
+        4, 7, 30, "America/New_York", True)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("ESCALATE_AFTER_HOURS", "soon"), ("ESCALATE_AFTER_HOURS", "-1"), ("REMINDER_HOUR", "24"),
+    ("REMINDER_HOUR", "９"), ("REMINDER_TZ", "Mars/Olympus"), ("REMINDER_TZ", "../etc/passwd"),
+    ("DIGEST_DAY", "funday"), ("DIGEST_TIME", "25:00"), ("DIGEST_TIME", "9am"), ("DIGEST_TZ", "Nowhere"),
+])
+def test_bad_attention_settings_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value}, env_file=None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -17,6 +19,51 @@ DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///data/renewbot.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; a modal with 100 blocks stays far below
 DEFAULT_LWA_URL = "https://api.amazon.com"
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class AttentionSettings:
+    """When follow-ups go out: escalation delay, the daily reminder's hour and the weekly digest's slot."""
+    escalate_after_hours: float = 4.0
+    reminder_hour: int = 9
+    reminder_tz: str = "UTC"
+    digest_day: int = 0  # Monday, as date.weekday() counts
+    digest_hour: int = 9
+    digest_minute: int = 0
+    digest_tz: str = "UTC"
+    allow_now: bool = False  # RENEWBOT_ALLOW_NOW=1: `scan --now` may post (tests); otherwise only --dry-run
+
+    @classmethod
+    def from_values(cls, get: Callable[[str], str | None]) -> AttentionSettings:
+        def zone(name: str) -> str:
+            value = get(name) or "UTC"
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"{name}: unknown time zone {value[:60]!r} (e.g. UTC, Europe/Berlin)") from None
+            return value
+
+        try:
+            hours = float(get("ESCALATE_AFTER_HOURS") or 4)
+        except ValueError:
+            raise ConfigError("ESCALATE_AFTER_HOURS must be a number of hours") from None
+        if not 0 <= hours <= 24 * 30:
+            raise ConfigError("ESCALATE_AFTER_HOURS must be between 0 and 720")
+        hour = get("REMINDER_HOUR") or "9"
+        if not (hour.isascii() and hour.isdigit() and int(hour) <= 23):
+            raise ConfigError("REMINDER_HOUR must be an hour from 0 to 23")
+        day = (get("DIGEST_DAY") or "monday").lower()
+        if day not in WEEKDAYS:
+            raise ConfigError(f"DIGEST_DAY must be a day of the week ({', '.join(WEEKDAYS)})")
+        when = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", get("DIGEST_TIME") or "09:00")
+        if when is None:
+            raise ConfigError("DIGEST_TIME must be HH:MM (24-hour), e.g. 09:00")
+        return cls(escalate_after_hours=hours, reminder_hour=int(hour), reminder_tz=zone("REMINDER_TZ"),
+                   digest_day=WEEKDAYS.index(day), digest_hour=int(when[1]), digest_minute=int(when[2]),
+                   digest_tz=zone("DIGEST_TZ"), allow_now=get("RENEWBOT_ALLOW_NOW") == "1")
 
 
 @dataclass(frozen=True, repr=False)
@@ -37,6 +84,7 @@ class Settings:
     # Who may register tokens with `/renew-token add`: users (U…/W…) and user groups (S…). Empty: any full
     # member of the workspace, who then becomes an owner of what they add.
     admins: tuple[str, ...] = ()
+    attention: AttentionSettings = AttentionSettings()
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
         return (
@@ -103,4 +151,5 @@ class Settings:
             amazon_lwa_client_id=get("AMAZON_LWA_CLIENT_ID"),
             amazon_lwa_client_secret=get("AMAZON_LWA_CLIENT_SECRET"),
             admins=admins,
+            attention=AttentionSettings.from_values(get),
         )
