@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import add, commands, events, home, notice_actions, options, platform_actions, views
+from handlers import add, attention, commands, events, home, notice_actions, options, platform_actions, views
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.runtime.deps import Deps
@@ -22,7 +22,7 @@ def register_all(app: App, *, deps: Deps, admins: tuple[str, ...] = ()) -> None:
         access.learn_team(getattr(result, "team_id", None) if result is not None else None)
         return next()
 
-    commands.register(app, deps=deps, lookups=lookups, access=access)
+    commands.register(app, deps=deps, lookups=lookups, access=access, admins=admins)
     notice_actions.register(app, deps=deps, lookups=lookups, access=access)
     views.register(app, deps=deps, lookups=lookups, access=access)
     events.register(app, deps=deps)
@@ -30,3 +30,4 @@ def register_all(app: App, *, deps: Deps, admins: tuple[str, ...] = ()) -> None:
     home.register(app, deps=deps, lookups=lookups, access=access)
     options.register(app, deps=deps, lookups=lookups, access=access)
     add.register(app, deps=deps, lookups=lookups, access=access, admins=admins)
+    attention.register(app, deps=deps, lookups=lookups, access=access)

@@ -269,6 +269,11 @@ class Access:
     def may_act(self, user_id: str, owners: Sequence[str], channel: str | None) -> bool:
         return self.decide(user_id, owners, channel).allowed
 
+    def may_add(self, user_id: str, admins: Sequence[str]) -> Decision:
+        """Who may register tokens: a user named in `admins` or a member of a group named there; with no
+        admins, every full member (the same rule as owners, with `admins` in place of a token's owners)."""
+        return self.decide(user_id, [a for a in admins if a != WILDCARD] or [WILDCARD], None)
+
     def allowed_choices(self, user_id: str,
                         rows: Iterable[tuple[str, str, Sequence[str], str]]) -> list[tuple[str, str]]:
         """(id, name) of the rows (id, name, owners, channel) this person may act on, in order.

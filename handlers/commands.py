@@ -1,4 +1,4 @@
-"""/renew-token [token id or name]."""
+"""/renew-token [token id or name | list | help | add [name]]."""
 
 from __future__ import annotations
 
@@ -6,39 +6,59 @@ import logging
 
 from slack_bolt import App
 
+from handlers import home
 from handlers.access import Access
+from handlers.add import open_add_modal
 from handlers.lookups import FormLookups
-from handlers.opening import open_renew_modal
+from handlers.opening import close_matches, nearby_choices, open_renew_modal
 from handlers.payload import token_ref
 from renewbot.blocks import ids
+from renewbot.blocks.help import usage_text
 from renewbot.blocks.messages import failure_text, unknown_token_text
 from renewbot.runtime.deps import Deps
 
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access, admins: tuple[str, ...] = ()) -> None:
     @app.command(ids.RENEW_COMMAND)
     def _renew(ack, command, client, respond):
         on_renew_command(ack=ack, command=command, client=client, respond=respond, deps=deps, lookups=lookups,
-                         access=access)
+                         access=access, admins=admins)
 
 
 def on_renew_command(*, ack, command: dict, client, respond, deps: Deps, lookups: FormLookups,
-                     access: Access) -> None:
+                     access: Access, admins: tuple[str, ...] = ()) -> None:
+    """A subcommand word wins over a token of that name (`list`, `help`, `add`); such a token is still in the
+    picker. `add <words>` opens the renewal form when the whole text names a token, else the add form."""
     ack()
     raw = command.get("text") if isinstance(command.get("text"), str) else ""
     ref = token_ref(raw, typed=True)
+    user_id, channel = command["user_id"], command.get("channel_id")
 
-    def tell(text: str) -> None:
-        respond(text=text, response_type="ephemeral")
+    def tell(text: str, blocks: list[dict] | None = None) -> None:
+        respond(text=text, response_type="ephemeral", **({"blocks": blocks} if blocks else {}))
+
+    def unknown(word: str, matches: list[str]) -> None:
+        tell(unknown_token_text(word, matches) + "\n\n" + usage_text(admins_configured=bool(admins)))
 
     try:
         if raw.strip() and ref is None:  # too long, or control characters: it names no token
-            tell(unknown_token_text(raw.strip()[:100], []))
+            return unknown(raw.strip()[:100], [])
+        word, _, rest = (ref or "").partition(" ")
+        word = word.lower()
+        if word == ids.SUBCOMMAND_HELP and not rest:
+            return tell(usage_text(admins_configured=bool(admins)))
+        if word == ids.SUBCOMMAND_LIST and not rest:
+            return home.answer_list(deps=deps, lookups=lookups, access=access, user_id=user_id, tell=tell)
+        if word == ids.SUBCOMMAND_ADD and (not rest or lookups.token(ref) is None):
+            open_add_modal(deps=deps, access=access, admins=admins, client=client, user_id=user_id,
+                           trigger_id=command["trigger_id"], channel=channel, name=rest or None, tell=tell)
             return
-        open_renew_modal(deps=deps, lookups=lookups, access=access, client=client, user_id=command["user_id"],
-                         trigger_id=command["trigger_id"], token_ref=ref, channel=command.get("channel_id"), tell=tell)
+        if ref is not None and lookups.token(ref) is None:
+            return unknown(ref, close_matches(ref, nearby_choices(lookups, access, user_id, ref)))
+        open_renew_modal(deps=deps, lookups=lookups, access=access, client=client, user_id=user_id,
+                         trigger_id=command["trigger_id"], token_ref=ref, channel=channel, tell=tell)
     except Exception:
         logger.exception("/renew-token failed")
         tell(failure_text())

@@ -1,26 +1,113 @@
 """The App Home tab (app_home_opened -> views.publish), refreshed after renewals; and `/renew-token list`.
 
-(Stub: to be built.)"""
+Home is published when a person opens it, and again after each renewal for the people who opened it in the last
+REFRESH_WITHIN (at most REFRESH_MAX of them, the most recent first: a renewal must not turn into a burst of
+hundreds of views.publish calls; the others see it the next time they open the tab).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError
 
 from handlers.access import Access
 from handlers.lookups import FormLookups
+from handlers.payload import read_home_opened
+from renewbot.blocks.home import HOME_BLOCKS, LIST_BLOCKS, home_view, list_blocks, list_text
+from renewbot.blocks.messages import failure_text
 from renewbot.runtime.deps import Deps
+from renewbot.usecases.overview import overview_for
+from storage import home as store
+from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 
+REFRESH_WITHIN = timedelta(hours=1)
+REFRESH_MAX = 50
+
+# One worker: refreshes after renewals run one after another, off the request threads, and a refresh asked for
+# while another is waiting is folded into it.
+_refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="home-refresh")
+_pending = threading.Lock()
+
 
 def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access) -> None:
-    pass
+    @app.event("app_home_opened")
+    def _opened(event, client):
+        # bolt acknowledges events itself; this listener runs after the ack.
+        on_home_opened(event=event, client=client, deps=deps, access=access)
+
+
+def on_home_opened(*, event: dict, client, deps: Deps, access: Access) -> None:
+    user_id = read_home_opened(event)
+    if user_id is None:
+        return  # the Messages tab, or an event we cannot read
+    try:
+        with session_scope(deps.engine) as session:
+            store.record_opened(session=session, user_id=user_id, at=deps.clock())
+    except Exception:
+        logger.exception("could not record that %s opened Home; publishing it anyway", user_id)
+    publish_home(client, deps=deps, access=access, user_id=user_id)
+
+
+def publish_home(client, *, deps: Deps, access: Access, user_id: str) -> bool:
+    """Builds this person's Home and publishes it. A failure is logged; it never reaches the person."""
+    try:
+        now = deps.clock()
+        overview = overview_for(engine=deps.engine, people=access, user_id=user_id, now=now, limit=HOME_BLOCKS)
+        client.views_publish(user_id=user_id, view=home_view(overview, now))
+        return True
+    except SlackApiError as exc:
+        logger.warning("could not publish Home for %s: %s", user_id, exc.response.get("error"))
+    except Exception:
+        logger.exception("could not publish Home for %s", user_id)
+    return False
+
+
+def refresh_after_renewal(client, *, deps: Deps, access: Access):
+    """Re-publishes Home for its recent openers, on the refresher thread; returns its future (for tests), or
+    None when a refresh is already waiting to run (it will read this renewal too)."""
+    if not _pending.acquire(blocking=False):
+        return None
+
+    def run() -> None:
+        _pending.release()  # from here on, a new renewal needs a new refresh
+        try:
+            with session_scope(deps.engine) as session:
+                users = store.recent_openers(session=session, since=deps.clock() - REFRESH_WITHIN,
+                                             limit=REFRESH_MAX)
+            for user_id in users:
+                publish_home(client, deps=deps, access=access, user_id=user_id)
+        except Exception:
+            logger.exception("refreshing Home after a renewal failed")
+
+    try:
+        return _refresher.submit(run)
+    except Exception:
+        _pending.release()
+        raise
+
+
+def send_dm(client, user_id: str, text: str) -> None:
+    """A direct message from the bot: where answers to clicks from Home go, since Home has no channel."""
+    im = client.conversations_open(users=user_id)["channel"]["id"]
+    client.chat_postMessage(channel=im, text=text)
 
 
 def answer_list(*, deps: Deps, lookups: FormLookups, access: Access, user_id: str,
                 tell: Callable[[str, list[dict] | None], None]) -> None:
     """`/renew-token list`: the tokens this person may see, by urgency, with days left (ephemeral)."""
-    raise NotImplementedError
+    try:
+        now = deps.clock()
+        overview = overview_for(engine=deps.engine, people=access, user_id=user_id, now=now, limit=LIST_BLOCKS)
+    except Exception:
+        logger.exception("/renew-token list failed")
+        tell(failure_text(), None)
+        return
+    tell(list_text(overview, now), list_blocks(overview, now))

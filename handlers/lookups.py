@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from renewbot.domain.kinds import Kind, resolve
 from renewbot.usecases.kinds import team_kinds
-from storage import queries
+from storage import queries, search
 from storage.db import session_scope
 from storage.models import Account, Token
 
@@ -89,6 +89,20 @@ class FormLookups:
             with session_scope(self._engine) as session:
                 return queries.token_accounts(session=session, token_id=token_id)
         return self._cached(("accounts", token_id), load)
+
+    # Searches are never cached: a token imported a moment ago is found at once, and each keystroke is a new query.
+    def search_tokens(self, query: str, limit: int) -> list[search.TokenRow]:
+        with session_scope(self._engine) as session:
+            return search.search_tokens(session=session, query=query, limit=limit)
+
+    def search_accounts(self, query: str, limit: int, *, token_id: str | None = None) -> list[search.AccountRow]:
+        with session_scope(self._engine) as session:
+            return search.search_accounts(session=session, query=query, limit=limit, token_id=token_id)
+
+    def no_fetch_ids(self, token_id: str) -> frozenset[str]:
+        """Read now, not cached: a submission decides with it."""
+        with session_scope(self._engine) as session:
+            return search.no_fetch_ids(session=session, token_id=token_id)
 
     def invalidate(self) -> None:
         with self._lock:

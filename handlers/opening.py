@@ -13,6 +13,7 @@ from handlers.lookups import FormLookups
 from renewbot.blocks.messages import not_allowed_text, unknown_token_text
 from renewbot.blocks.modal import renew_modal
 from renewbot.runtime.deps import Deps
+from renewbot.usecases.amazon import paired_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,18 @@ def close_matches(ref: str, choices: list[tuple[str, str]], limit: int = 5) -> l
     return list(dict.fromkeys(found))[:limit]
 
 
-def picker_choices(lookups: FormLookups, access: Access, user_id: str) -> list[tuple[str, str]]:
-    """The tokens this person may renew, for the picker (cached lookups: see handlers.access)."""
-    return access.allowed_choices(user_id, lookups.picker_rows())
+NEARBY = 200  # candidates read per search when a reference names no token
+
+
+def nearby_choices(lookups: FormLookups, access: Access, user_id: str, ref: str) -> list[tuple[str, str]]:
+    """Tokens this person may renew whose name or id resembles `ref`, from two bounded searches (what was typed,
+    then its first half, which catches a typo further on) instead of every token."""
+    needle = " ".join(ref.split())
+    rows = {}
+    for query in dict.fromkeys((needle, needle[:max(3, len(needle) // 2)])):
+        for row in lookups.search_tokens(query, NEARBY):
+            rows.setdefault(row.id, row)
+    return access.allowed_choices(user_id, rows.values())
 
 
 def refusal_text(token, decision) -> str:
@@ -43,16 +53,16 @@ def open_renew_modal(*, deps: Deps, lookups: FormLookups, access: Access, client
     """Opens the modal, or tells the person why not. Returns whether a modal was opened."""
     token = lookups.token(token_ref) if token_ref else None
     if token_ref and token is None:
-        tell(unknown_token_text(token_ref, close_matches(token_ref, picker_choices(lookups, access, user_id))))
+        tell(unknown_token_text(token_ref, close_matches(token_ref, nearby_choices(lookups, access, user_id,
+                                                                                  token_ref))))
         return False
     if token is not None:
         decision = access.decide(user_id, token.owners, token.channel)
         if not decision.allowed:
             tell(refusal_text(token, decision))
             return False
-    choices = picker_choices(lookups, access, user_id)
     accounts = lookups.accounts(token.id) if token else []
-    view = renew_modal(token=token, accounts=accounts, choices=choices, today=deps.clock().date(), channel=channel,
-                       kind=lookups.kind(token.kind) if token else None)
+    view = renew_modal(token=token, accounts=accounts, today=deps.clock().date(), channel=channel,
+                       kind=lookups.kind(token.kind) if token else None, paired=paired_of(token, engine=deps.engine))
     client.views_open(trigger_id=trigger_id, view=view)
     return True

@@ -5,15 +5,18 @@ Handlers read what they need here and pass plain values on; nothing else digs in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from renewbot.blocks import ids
 from renewbot.blocks.modal import ModalState
 from renewbot.domain.patterns import CONTROL_RE
-from renewbot.domain.validation import RenewalForm, Submission, validate_renewal
+from renewbot.domain.validation import REENABLE_ALL_VALUE, RenewalForm, Submission, validate_renewal
+from renewbot.usecases.add_token import MAX_PICKED, AddForm
+from renewbot.usecases.attention import NoticeRef
 from storage.models import Account
 
 MAX_REF = 200
@@ -52,6 +55,19 @@ def read_click(body: Any) -> tuple[str | None, str, str, str | None]:
             thread if isinstance(thread, str) else None)
 
 
+def clicked_in_home(body: Any) -> bool:
+    """A click from the App Home tab: it has no channel, so answers go to a DM or a modal."""
+    return dig(body, "container", "type") == "view" and dig(body, "view", "type") == "home"
+
+
+def read_home_opened(event: Any) -> str | None:
+    """The user of an app_home_opened event on the Home tab; None for the Messages tab or an unreadable event."""
+    user = dig(event, "user")
+    if dig(event, "tab") != "home" or not isinstance(user, str) or not user or len(user) > 40:
+        return None
+    return user
+
+
 def _field(values: dict, block_id: str, action_id: str, key: str) -> Any:
     return dig(values, block_id, action_id, key)
 
@@ -63,15 +79,41 @@ def _checkbox_groups(values: dict, prefix: str) -> dict[int, frozenset[str] | No
         number = block_id[len(prefix):] if isinstance(block_id, str) and block_id.startswith(prefix) else ""
         if not (number.isdigit() and len(number) <= 4):
             continue
-        ticked = None
-        if isinstance(actions, dict) and all(isinstance(a, dict) for a in actions.values()):
-            options = [a.get("selected_options") or [] for a in actions.values()]
-            if all(isinstance(o, list) for o in options):
-                flat = [o for group in options for o in group]
-                if all(isinstance(o, dict) and isinstance(o.get("value"), str) for o in flat):
-                    ticked = frozenset(o["value"] for o in flat)
-        groups[int(number)] = ticked
+        groups[int(number)] = _ticked(actions)
     return groups
+
+
+def _ticked(actions: Any) -> frozenset[str] | None:
+    """The values ticked or picked in one block (checkboxes or a multi-select); None when unreadable."""
+    if isinstance(actions, dict) and all(isinstance(a, dict) for a in actions.values()):
+        options = [a.get("selected_options") or [] for a in actions.values()]
+        if all(isinstance(o, list) for o in options):
+            flat = [o for group in options for o in group]
+            if all(isinstance(o, dict) and isinstance(o.get("value"), str) for o in flat):
+                return frozenset(o["value"] for o in flat)
+    return None
+
+
+def _large_form(values: dict) -> dict:
+    """The searchable account choices (renewbot/blocks/modal.py), when the form had them; a block the form had
+    but that is missing reads as nothing picked (Slack leaves out nothing, so only a crafted body lacks one)."""
+    blocks = (ids.REENABLE_ALL_BLOCK, ids.REENABLE_SELECT_BLOCK, ids.NOFETCH_SELECT_BLOCK)
+    if not any(b in values for b in blocks):
+        return {}
+    everything, only, no_fetch = (_ticked(values[b]) if b in values else frozenset() for b in blocks)
+    return dict(large=True, reenable_all=None if everything is None else REENABLE_ALL_VALUE in everything,
+                reenable_picked=only, no_fetch_picked=no_fetch)
+
+
+def _initial_values(view: Any, block_id: str) -> frozenset[str]:
+    """The values a block of the view started with (Slack sends the view back with the submission)."""
+    blocks = dig(view, "blocks")
+    for block in blocks if isinstance(blocks, list) else ():
+        if dig(block, "block_id") == block_id:
+            options = dig(block, "element", "initial_options")
+            return frozenset(v for o in options if isinstance(v := dig(o, "value"), str)) \
+                if isinstance(options, list) else frozenset()
+    return frozenset()
 
 
 def read_renewal_form(values: Any) -> RenewalForm:
@@ -82,6 +124,7 @@ def read_renewal_form(values: Any) -> RenewalForm:
         expiry=_field(values, ids.EXPIRY_BLOCK, ids.EXPIRY_INPUT, "selected_date"),
         reenable=_checkbox_groups(values, ids.REENABLE_BLOCK_PREFIX),
         no_fetch=_checkbox_groups(values, ids.NOFETCH_BLOCK_PREFIX),
+        **_large_form(values),
     )
 
 
@@ -114,4 +157,151 @@ def read_submission(body: Any) -> SubmittedRenewal | None:
     if (state.token_id is None or not isinstance(user_id, str) or malformed
             or (picked and dig(picked, "value") != state.token_id)):
         return None
-    return SubmittedRenewal(user_id=user_id, state=state, form=read_renewal_form(values))
+    form = read_renewal_form(values)
+    if form.large:
+        form = replace(form, no_fetch_shown=_initial_values(dig(body, "view"), ids.NOFETCH_SELECT_BLOCK))
+    return SubmittedRenewal(user_id=user_id, state=state, form=form)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A multi-select's picks: strings only, and no more than a form can hold (validation reports the excess)."""
+    return tuple(v for v in value[:MAX_PICKED + 1] if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _option_values(value: Any) -> tuple[str, ...]:
+    return _strings([dig(o, "value") for o in value] if isinstance(value, list) else None)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_add_form(values: Any) -> AddForm:
+    """The add modal's view.state.values as plain values; anything malformed reads as not given."""
+    values = values if isinstance(values, dict) else {}
+    return AddForm(
+        name=_text(_field(values, ids.ADD_NAME_BLOCK, ids.ADD_NAME_INPUT, "value")),
+        token_id=_text(_field(values, ids.ADD_ID_BLOCK, ids.ADD_ID_INPUT, "value")),
+        kind=_text(dig(values, ids.ADD_KIND_BLOCK, ids.ADD_KIND_INPUT, "selected_option", "value")),
+        marketplace=_text(dig(values, ids.ADD_MARKETPLACE_BLOCK, ids.ADD_MARKETPLACE_INPUT, "selected_option",
+                              "value")),
+        expiry=_text(_field(values, ids.ADD_EXPIRY_BLOCK, ids.ADD_EXPIRY_INPUT, "selected_date")),
+        channel=_text(_field(values, ids.ADD_CHANNEL_BLOCK, ids.ADD_CHANNEL_INPUT, "selected_conversation")),
+        owner_users=_strings(_field(values, ids.ADD_OWNER_USERS_BLOCK, ids.ADD_OWNER_USERS_INPUT,
+                                    "selected_users")),
+        owner_groups=_option_values(_field(values, ids.ADD_OWNER_GROUPS_BLOCK, ids.ADD_OWNER_GROUPS_INPUT,
+                                           "selected_options")),
+        accounts=_option_values(_field(values, ids.ADD_ACCOUNTS_BLOCK, ids.ADD_ACCOUNTS_INPUT, "selected_options")),
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An options load request (block_suggestion): who is typing what, in which form."""
+    user_id: str | None
+    query: str
+    block_id: str | None
+    callback_id: str | None  # the form it comes from (the renewal form, the add form)
+    state: ModalState  # the renewal form's memory: which token it is for
+
+
+def read_suggestion(body: Any) -> Suggestion:
+    user_id, query = dig(body, "user", "id"), dig(body, "value")
+    block_id, callback_id = dig(body, "block_id"), dig(body, "view", "callback_id")
+    return Suggestion(user_id=user_id if isinstance(user_id, str) and user_id else None,
+                      query=query if isinstance(query, str) else "",
+                      block_id=block_id if isinstance(block_id, str) else None,
+                      callback_id=callback_id if isinstance(callback_id, str) else None,
+                      state=ModalState.load(dig(body, "view", "private_metadata")))
+
+
+# --- attention on a notice: "I'm on it", snooze, mute (values from renewbot/blocks/attention.py) -----------
+
+def _json_object(value: Any) -> dict:
+    if not isinstance(value, str) or len(value) > 3000:
+        return {}
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _notice_ref(token_id: Any, fields: dict) -> NoticeRef | None:
+    token_id, expires_at, stage = token_ref(token_id), _moment(fields.get("e")), fields.get("s")
+    if token_id is None or expires_at is None or not isinstance(stage, str) or not 0 < len(stage) <= 20:
+        return None
+    return NoticeRef(token_id=token_id, expires_at=expires_at, stage=stage)
+
+
+@dataclass(frozen=True)
+class AttentionClick:
+    """A click on a notice's attention control: which notice (None when unreadable), who, and the message."""
+    ref: NoticeRef | None
+    user_id: str
+    channel: str | None
+    message_ts: str | None
+    trigger_id: str | None
+    days: int | None = None  # the snooze length picked
+
+
+def _message_token(body: Any) -> Any:
+    """The token id of the clicked message, from its Renew button (a snooze option has no room for it)."""
+    blocks = dig(body, "message", "blocks")
+    for block in blocks if isinstance(blocks, list) else ():
+        elements = dig(block, "elements")
+        for element in elements if isinstance(elements, list) else ():
+            if isinstance(element, dict) and element.get("action_id") == ids.RENEW_BUTTON:
+                return element.get("value")
+    return None
+
+
+def read_attention_click(body: Any) -> AttentionClick:
+    channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
+    ts = dig(body, "container", "message_ts") or dig(body, "message", "ts")
+    action, trigger = dig(body, "actions", 0), dig(body, "trigger_id")
+    days = None
+    if dig(action, "action_id") == ids.SNOOZE_SELECT:
+        fields = _json_object(dig(action, "selected_option", "value"))
+        ref = _notice_ref(_message_token(body), fields)
+        days = fields.get("d") if type(fields.get("d")) is int else None
+    else:
+        fields = _json_object(dig(action, "value"))
+        ref = _notice_ref(fields.get("t"), fields)
+    return AttentionClick(ref=ref, user_id=str(dig(body, "user", "id")),
+                          channel=channel if isinstance(channel, str) else None,
+                          message_ts=ts if isinstance(ts, str) else None,
+                          trigger_id=trigger if isinstance(trigger, str) else None, days=days)
+
+
+@dataclass(frozen=True)
+class MuteSubmission:
+    ref: NoticeRef | None
+    user_id: str
+    channel: str | None  # the notice message the form was opened from
+    message_ts: str | None
+    reason: str | None
+    text: str | None
+
+
+def read_mute_submission(body: Any) -> MuteSubmission:
+    meta = _json_object(dig(body, "view", "private_metadata"))
+    values = dig(body, "view", "state", "values")
+    values = values if isinstance(values, dict) else {}
+    reason = dig(values, ids.MUTE_REASON_BLOCK, ids.MUTE_REASON_INPUT, "selected_option", "value")
+    text = dig(values, ids.MUTE_TEXT_BLOCK, ids.MUTE_TEXT_INPUT, "value")
+    channel, ts = meta.get("c"), meta.get("m")
+    return MuteSubmission(ref=_notice_ref(meta.get("t"), meta), user_id=str(dig(body, "user", "id")),
+                          channel=channel if isinstance(channel, str) else None,
+                          message_ts=ts if isinstance(ts, str) else None,
+                          reason=reason if isinstance(reason, str) else None, text=_text(text))

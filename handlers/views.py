@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from slack_bolt import App
 
+from handlers import home
 from handlers.access import Access, Decision
 from handlers.lookups import FormLookups
-from handlers.opening import picker_choices, refusal_text
+from handlers.opening import refusal_text
 from handlers.payload import dig, read_submission, token_ref
 from jobs.connect import answer
 from renewbot.blocks import ids
@@ -18,6 +20,7 @@ from renewbot.blocks.notice import resolved_blocks, resolved_text
 from renewbot.blocks.platform import not_connected_blocks, not_connected_text, on_its_way_block, on_its_way_text
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.deps import Deps
+from renewbot.usecases.amazon import paired_of
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
 from storage import deliveries
 from storage.db import session_scope
@@ -59,8 +62,9 @@ def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups, ac
         if not decision.allowed:
             refusal, token = refusal_text(token, decision), None
     new_view = renew_modal(token=token, accounts=lookups.accounts(token.id) if token else [],
-                           choices=picker_choices(lookups, access, user_id), today=deps.clock().date(),
-                           channel=channel, refusal=refusal, kind=lookups.kind(token.kind) if token else None)
+                           today=deps.clock().date(),
+                           channel=channel, refusal=refusal, kind=lookups.kind(token.kind) if token else None,
+                           paired=paired_of(token, engine=deps.engine))
     client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
 
@@ -73,8 +77,11 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
     submitted = read_submission(body)
     if submitted is None:
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
+    form = submitted.form
+    if form.large:  # accounts its no-fetch list did not show keep their flag: read them now, before renew()
+        form = replace(form, no_fetch_now=lookups.no_fetch_ids(submitted.state.token_id))
     request = RenewalRequest(token_id=submitted.state.token_id, version=submitted.state.version,
-                             user_id=submitted.user_id, form=submitted.form)
+                             user_id=submitted.user_id, form=form)
     refused: list[Decision] = []
 
     def may_act(owners) -> bool:
@@ -86,7 +93,7 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
 
     try:
         outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(), may_act=may_act,
-                        verifier=deps.verifier)
+                        verifier=deps.verifier, metrics=deps.metrics)
     except RenewalRejected as exc:
         if refused:
             return _reject(ack, {ids.TOKEN_BLOCK: not_allowed_field_text(refused[-1].why)})
@@ -100,6 +107,7 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
     logger.info("token %s renewed by %s: %s -> %s (%s)", outcome.token_id, outcome.renewed_by,
                 outcome.old_expiry.date(), outcome.new_expiry.date(), outcome.verification or "not checked")
     announce(client, outcome, deps=deps)
+    home.refresh_after_renewal(client, deps=deps, access=access)  # after the commit and the ack, on its own thread
 
 
 def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:

@@ -30,6 +30,7 @@ from renewbot.connectors.base import EVENT_RENEWED, Attempt, DeliveryRequest, Ou
 from renewbot.connectors.payload import body_secrets, clean_text, renewed_body
 from renewbot.connectors.registry import connector_types
 from renewbot.crypto import SecretBox
+from renewbot.runtime.metrics import NO_METRICS, Metrics
 from storage import deliveries, once
 from storage.db import session_scope
 from storage.models import Account, Connector, Delivery, DeliveryState, Renewal, Token
@@ -68,7 +69,7 @@ def registry_senders(environ: Mapping[str, str]) -> SenderFor:
 
 def deliver_connectors(*, engine: Engine, client, box: SecretBox, now: datetime,
                        environ: Mapping[str, str] | None = None, sender_for: SenderFor | None = None,
-                       limit: int = 20, max_workers: int = 4) -> ConnectReport:
+                       limit: int = 20, max_workers: int = 4, metrics: Metrics | None = None) -> ConnectReport:
     """Sends every due delivery, a few at a time in parallel, then answers in each finished one's thread.
 
     Each round claims only as many as are sent at once (at most `limit`): a lease then covers only what is in
@@ -94,7 +95,8 @@ def deliver_connectors(*, engine: Engine, client, box: SecretBox, now: datetime,
             if not claimed:
                 break
             tried.update(claimed)
-            list(pool.map(pass_.deliver_one, claimed))
+            for result in pool.map(pass_.deliver_one, claimed):
+                (metrics or NO_METRICS).connector_delivery(result)
     if report.delivered or report.failed or report.retrying:
         logger.info("connectors: %d delivered, %d to retry, %d failed, %d superseded", len(report.delivered),
                     len(report.retrying), len(report.failed), len(report.superseded))

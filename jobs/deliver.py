@@ -30,10 +30,12 @@ from jobs.pacing import ChannelPacer, backoff
 from renewbot.blocks.ids import NOTICE_EVENT_TYPE
 from renewbot.blocks.notice import notice_blocks, notice_metadata, notice_text
 from renewbot.domain.thresholds import EXPIRED
+from renewbot.runtime.log_context import log_ids
+from renewbot.runtime.metrics import NO_METRICS, Metrics
 from renewbot.runtime.slack_client import retry_after_seconds
 from renewbot.usecases.failures import TELL_OWNERS, TOKEN_REFUSED, TOLD_FOR, owners_message, told_key, user_owners
 from renewbot.usecases.kinds import kind_of
-from storage import notices, once, queries
+from storage import home, notices, once, queries
 from storage.db import session_scope
 from storage.models import Notice, Token
 
@@ -117,7 +119,7 @@ class SlackHealth:
 
 def deliver_due(*, engine: Engine, client: WebClient, now: datetime, pacer: ChannelPacer | None = None,
                 limit: int = 50, max_workers: int = 8, health: SlackHealth | None = None,
-                channel: str | None = None) -> DeliveryReport:
+                channel: str | None = None, metrics: Metrics | None = None) -> DeliveryReport:
     """Posts everything claimable, channel by channel in parallel, each channel paced.
 
     Each channel has its own worker (up to `max_workers` at once), which claims only that channel's next
@@ -142,7 +144,7 @@ def deliver_due(*, engine: Engine, client: WebClient, now: datetime, pacer: Chan
 
     # Worded as of the scan's `now`: the moment its plan chose each notice's stage.
     pass_ = _Pass(engine=engine, client=client, pacer=pacer, report=report, clock=clock, worded_at=now,
-                  per_claim=max(1, min(limit, CLAIM_AHEAD)), health=health)
+                  per_claim=max(1, min(limit, CLAIM_AHEAD)), health=health, metrics=metrics or NO_METRICS)
     stopped: set[str] = set()  # channels whose pass ended without draining them
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver") as pool:
         while True:
@@ -178,6 +180,7 @@ class _Pass:
     worded_at: datetime
     per_claim: int
     health: SlackHealth
+    metrics: Metrics = NO_METRICS
 
     def drain(self, channel: str) -> bool:
         """Claims and posts this channel's due notices a few at a time. True once none is left to claim."""
@@ -204,9 +207,10 @@ class _Pass:
                 self._release(notice_ids[i:], self.clock() + timedelta(seconds=wait))
                 return False
             try:
-                outcome = _deliver_one(engine=self.engine, client=self.client, notice_id=notice_id,
-                                       recorded_at=self.clock(), worded_at=self.worded_at, report=self.report,
-                                       pacer=self.pacer, health=self.health)
+                with log_ids(notice=notice_id):
+                    outcome = _deliver_one(engine=self.engine, client=self.client, notice_id=notice_id,
+                                           recorded_at=self.clock(), worded_at=self.worded_at, report=self.report,
+                                           pacer=self.pacer, health=self.health, metrics=self.metrics)
             except Exception:
                 # Left in "sending": its lease runs out and a later pass picks it up (and checks history first).
                 logger.exception("notice %s: delivery failed unexpectedly", notice_id)
@@ -223,7 +227,8 @@ class _Pass:
 
 
 def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_at: datetime, worded_at: datetime,
-                 report: DeliveryReport, pacer: ChannelPacer, health: SlackHealth) -> str:
+                 report: DeliveryReport, pacer: ChannelPacer, health: SlackHealth,
+                 metrics: Metrics = NO_METRICS) -> str:
     """Posts one claimed notice and records the outcome: "sent", "dropped", "failed", "retrying" or "refused"."""
     with session_scope(engine) as session:
         notice = session.get(Notice, notice_id)
@@ -266,6 +271,8 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
             health.refuse(error)
             return "refused"
         outcome = _record_failure(engine, notice_id, recorded_at, attempts, exc, report)
+        if outcome == "failed":
+            metrics.notice(notice.stage, "failed")
         if outcome == "failed" and error in TELL_OWNERS:
             _tell_owners(engine, client, token, notice.channel, error)
         return outcome
@@ -276,9 +283,23 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
         return "retrying"
     with session_scope(engine) as session:
         notices.record_sent(session=session, notice_id=notice_id, ts=ts, root_ts=root or ts, sent_at=recorded_at)
+    _store_permalink(engine, client, notice_id, notice.channel, ts)
     report.sent.append(notice_id)
+    metrics.notice(notice.stage, "sent")
     logger.info("notice %s posted for token %s (%s)", notice_id, token.id, notice.stage)
     return "sent"
+
+
+def _store_permalink(engine: Engine, client: WebClient, notice_id: int, channel: str, ts: str) -> None:
+    """Asked once, when the notice is posted (or adopted), so Home and lists link to it without a call per row.
+    Best effort: without it a row simply has no link."""
+    try:
+        permalink = client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        with session_scope(engine) as session:
+            home.set_permalink(session=session, notice_id=notice_id, permalink=permalink)
+    except Exception as exc:
+        logger.warning("notice %s: could not store its permalink (%s)", notice_id,
+                       _error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__)
 
 
 def notice_seal(client: WebClient, notice_id: int) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from renewbot.domain.thresholds import OK
+from renewbot.runtime.metrics import NO_METRICS, Metrics
 from renewbot.usecases.kinds import ladders, token_stage
 from storage import notices, queries
 from storage.db import session_scope
@@ -33,13 +34,14 @@ def due_notices(*, session, now: datetime) -> list[DueNotice]:
     return due
 
 
-def plan_notices(*, engine: Engine, now: datetime) -> int:
+def plan_notices(*, engine: Engine, now: datetime, metrics: Metrics | None = None) -> int:
     """Records due notices as pending. Safe to run twice or concurrently: the unique key decides."""
     planned = 0
     with session_scope(engine) as session:
         for item in due_notices(session=session, now=now):
             if notices.insert_notice_if_absent(session=session, token=item.token, stage=item.stage, now=now):
                 planned += 1
+                (metrics or NO_METRICS).notice(item.stage, "planned")
                 notices.supersede_pending(session=session, token_id=item.token.id,
                                           expires_at=item.token.expires_at, keep_stage=item.stage, now=now)
     return planned

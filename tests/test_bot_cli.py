@@ -86,7 +86,9 @@ def test_scan_posts_once_and_exits(env, tmp_path, slack):
     first = run(["scan"], env, tmp_path)
     assert first.returncode == 0 and "1 sent" in first.stdout, first.stderr
     assert "0 sent" in run(["scan"], env, tmp_path).stdout
-    assert len(slack.calls_to("chat.postMessage")) == 1
+    # One notice; beside it the escalation at expiry and the weekly digest (issue 12), each once too.
+    events = [c.params["metadata"]["event_type"] for c in slack.calls_to("chat.postMessage")]
+    assert sorted(events) == ["renewbot_digest", "renewbot_followup", "renewbot_notice"]
     assert run(["scan", "--dry-run"], env, tmp_path).stdout.strip() == "[dry-run] nothing is due"
 
 

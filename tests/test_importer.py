@@ -114,7 +114,8 @@ K0 = "kinds[0] (id 'ship')"
 
 
 # What a token entry holds when the file gives no connector, verify_url or source.
-NEW_TOKEN_FIELDS = {"connector": None, "verify_url": None, "source": None, "expiry_known": True}
+NEW_TOKEN_FIELDS = {"connector": None, "verify_url": None, "source": None, "expiry_known": True, "marketplace": None,
+                    "escalate_to": None}
 
 
 def test_inventory_limits_and_fields():
@@ -125,8 +126,10 @@ def test_inventory_limits_and_fields():
     assert sorted(inv.KIND_KEYS) == ["id", "label", "lifetime_days", "notify_days", "pattern", "pattern_message",
                                      "reminder", "steps"]
     assert sorted(inv.ACCOUNT_KEYS) == ["enabled", "fetch_orders", "id", "name", "retired", "settings_url"]
-    assert sorted(inv.TOKEN_KEYS) == ["accounts", "app_id", "channel", "connector", "expires_at", "id", "kind",
-                                      "name", "notify_days", "owners", "retired", "source", "verify_url"]
+    assert sorted(inv.TOKEN_KEYS) == ["accounts", "app_id", "channel", "connector", "escalate_to", "expires_at", "id",
+                                      "kind",
+                                      "marketplace", "name", "notify_days", "owners", "retired", "source",
+                                      "verify_url"]
 
 
 @pytest.mark.parametrize("value, expected", [

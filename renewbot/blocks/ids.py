@@ -28,8 +28,9 @@ PLATFORM_DONE_BLOCK = "platform_done"
 
 # Large forms: past the checkbox groups Slack allows, accounts are picked in a searchable multi-select
 # (its options come from the options load request, see ACCOUNT_SEARCH).
-REENABLE_SELECT_BLOCK = "reenable_select"
-NOFETCH_SELECT_BLOCK = "nofetch_select"
+REENABLE_ALL_BLOCK = _fields.REENABLE_ALL_FIELD  # one box, "Re-enable all N accounts", ticked by default
+REENABLE_SELECT_BLOCK = _fields.REENABLE_PICK_FIELD
+NOFETCH_SELECT_BLOCK = _fields.NOFETCH_PICK_FIELD
 ACCOUNTS_SELECT = "accounts_select"
 
 # Options loads (block_suggestion): the action_id of an external select says what it searches.
@@ -70,3 +71,17 @@ SUBCOMMAND_ADD = "add"
 
 # Message metadata event type: finds our own notices in channel history.
 NOTICE_EVENT_TYPE = "renewbot_notice"
+# ... and our own follow-ups (escalations, reminders) and weekly digests.
+FOLLOWUP_EVENT_TYPE = "renewbot_followup"
+DIGEST_EVENT_TYPE = "renewbot_digest"
+
+# Attention on a notice (issue 12): "I'm on it", snooze, mute. Values name the notice (see blocks/attention.py).
+ACK_BUTTON = "notice_ack"
+SNOOZE_SELECT = "notice_snooze"
+MUTE_BUTTON = "notice_mute"
+UNMUTE_BUTTON = "notice_unmute"
+MUTE_MODAL = "mute_modal"
+MUTE_REASON_BLOCK = "mute_reason"
+MUTE_REASON_INPUT = "mute_reason_input"
+MUTE_TEXT_BLOCK = "mute_text"
+MUTE_TEXT_INPUT = "mute_text_input"

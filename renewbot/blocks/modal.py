@@ -19,8 +19,12 @@ from renewbot.blocks.common import (
 from renewbot.blocks.runbook import provider_reminder
 from renewbot.domain.kinds import MAX_SECRET, Kind, resolve
 from renewbot.domain.patterns import is_channel_id
-from renewbot.domain.validation import CHECKBOX_GROUP
+from renewbot.domain.validation import CHECKBOX_GROUP, REENABLE_ALL_VALUE
 from storage.models import Account, Token
+
+# Up to this many accounts the form shows checkbox groups (8 blocks at most, each account visible at a
+# glance); past it, the searchable form (a constant 3-4 blocks, far from Slack's 100 per modal).
+MAX_GROUPED_ACCOUNTS = 40
 
 
 @dataclass(frozen=True)
@@ -59,17 +63,18 @@ def default_expiry(kind: str | Kind, today: date) -> date | None:
     return (kind if isinstance(kind, Kind) else resolve(kind)).suggested_expiry(today)
 
 
-def _token_picker(choices: Sequence[tuple[str, str]], selected: Token | None) -> dict:
-    options = [_option(f"{name} ({tid})", tid) for tid, name in choices[:MAX_OPTIONS_SELECT]]
-    element: dict = {"type": "static_select", "action_id": ids.TOKEN_SELECT,
-                     "placeholder": plain("Choose the token to renew"),
-                     "options": options or [_option("(no tokens)", "-")]}
+def token_option(token_id: str, name: str) -> dict:
+    """How a token reads in the picker, in its options loads and as its initial option alike."""
+    return _option(f"{name} ({token_id})", token_id)
+
+
+def _token_picker(selected: Token | None) -> dict:
+    # Options come from the options load request (handlers/options.py), searched as the person types: a
+    # static list stops at Slack's 100 options, and listing every token would read them all at each open.
+    element: dict = {"type": "external_select", "action_id": ids.TOKEN_SELECT, "min_query_length": 0,
+                     "placeholder": plain("Type to search the tokens", 150)}
     if selected is not None:
-        chosen = _option(f"{selected.name} ({selected.id})", selected.id)
-        if chosen not in options:
-            options.insert(0, chosen)
-            del options[MAX_OPTIONS_SELECT:]
-        element["initial_option"] = chosen
+        element["initial_option"] = token_option(selected.id, selected.name)
     return {"type": "input", "block_id": ids.TOKEN_BLOCK, "dispatch_action": True,
             "label": plain("Token"), "element": element}
 
@@ -91,11 +96,62 @@ def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticke
     return blocks
 
 
-def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Sequence[tuple[str, str]],
+def account_option(account_id: str, name: str) -> dict:
+    """How an account reads in the searchable form, in its options loads and as an initial option alike."""
+    return _option(f"{name} ({account_id})", account_id)
+
+
+def _large_account_blocks(accounts: Sequence[Account]) -> list[dict]:
+    """Past MAX_GROUPED_ACCOUNTS: the same two choices in a constant number of blocks. Every account is
+    re-enabled unless the box is unticked (then only the picked ones); the no-fetch list starts as the
+    accounts set so now, and accounts it does not show keep their flag (see validation.validate_renewal)."""
+    n = len(accounts)
+    everything = _option(f"Re-enable all {n} accounts", REENABLE_ALL_VALUE)
+    search = plain(f"Type to search this token's {n} accounts", 150)
+    no_fetch = [a for a in accounts if not a.fetch_orders]
+    nofetch_select: dict = {"type": "multi_external_select", "action_id": ids.ACCOUNTS_SELECT,
+                            "min_query_length": 0, "placeholder": search}
+    if no_fetch:
+        nofetch_select["initial_options"] = [account_option(a.id, a.name) for a in no_fetch[:MAX_OPTIONS_SELECT]]
+    blocks = [
+        {"type": "input", "block_id": ids.REENABLE_ALL_BLOCK, "optional": True, "label": plain("Re-enable accounts"),
+         "element": {"type": "checkboxes", "action_id": ids.ACCOUNTS_INPUT, "options": [everything],
+                     "initial_options": [everything]}},
+        {"type": "input", "block_id": ids.REENABLE_SELECT_BLOCK, "optional": True,
+         "label": plain("…or only these accounts"),
+         "hint": plain("To re-enable only some, untick the box above and pick them here."),
+         "element": {"type": "multi_external_select", "action_id": ids.ACCOUNTS_SELECT, "min_query_length": 0,
+                     "placeholder": search}},
+        {"type": "input", "block_id": ids.NOFETCH_SELECT_BLOCK, "optional": True,
+         "label": plain("Don't fetch orders for"),
+         "hint": plain("Starts as the accounts set so now. Remove one to fetch its orders again."),
+         "element": nofetch_select},
+    ]
+    if len(no_fetch) > MAX_OPTIONS_SELECT:
+        blocks.append(context(f"{len(no_fetch) - MAX_OPTIONS_SELECT} more of these accounts don't fetch orders: "
+                              f"the list shows the first {MAX_OPTIONS_SELECT}, and the others keep that setting "
+                              "unless you add them here."))
+    return blocks
+
+
+def account_blocks(accounts: Sequence[Account]) -> list[dict]:
+    """The re-enable and no-fetch choices: checkbox groups for a few accounts, a searchable form past that."""
+    if not accounts:
+        return [context("This token serves no accounts: nothing to re-enable.")]
+    if len(accounts) > MAX_GROUPED_ACCOUNTS:
+        return _large_account_blocks(accounts)
+    return (_checkbox_groups(ids.REENABLE_BLOCK_PREFIX, "Re-enable these accounts", accounts, lambda a: True)
+            + _checkbox_groups(ids.NOFETCH_BLOCK_PREFIX, "Don't fetch orders for", accounts,
+                               lambda a: not a.fetch_orders))
+
+
+def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: object = None,
                 today: date, channel: str | None = None, refusal: str | None = None,
-                kind: Kind | None = None) -> dict:
-    """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed."""
-    blocks: list[dict] = [_token_picker(choices, token)]
+                kind: Kind | None = None, paired: Sequence[Token] = ()) -> dict:
+    """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed.
+    `choices` is no longer used (the picker searches), accepted so older callers still build.
+    `paired`: the tokens renewed together with it (renewbot.usecases.amazon.paired_tokens), named in its reminder."""
+    blocks: list[dict] = [_token_picker(token)]
     if refusal is not None:
         blocks.append(section(refusal))
     elif token is None:
@@ -103,7 +159,7 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Se
     else:
         kind = kind or resolve(token.kind)
         blocks.append(context(
-            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token, kind)}"))
+            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token, kind, paired=paired)}"))
         secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
                         "placeholder": plain(kind.placeholder, 150)}
         if kind.multiline:
@@ -121,12 +177,7 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: Se
             expiry.update(optional=True, hint=plain(f"Optional: read from the {kind.value_label}. "
                                                     "A date you pick must be the same day (UTC)."))
         blocks.append(expiry)
-        if accounts:
-            blocks += _checkbox_groups(ids.REENABLE_BLOCK_PREFIX, "Re-enable these accounts", accounts, lambda a: True)
-            blocks += _checkbox_groups(ids.NOFETCH_BLOCK_PREFIX, "Don't fetch orders for", accounts,
-                                       lambda a: not a.fetch_orders)
-        else:
-            blocks.append(context("This token serves no accounts: nothing to re-enable."))
+        blocks += account_blocks(accounts)
     view = {
         "type": "modal",
         "callback_id": ids.RENEW_MODAL,

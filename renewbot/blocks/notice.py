@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from renewbot.blocks import ids
+from renewbot.blocks.attention import attention_block, attention_controls, element_label
 from renewbot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
@@ -22,6 +23,7 @@ from renewbot.blocks.common import (
 )
 from renewbot.domain.kinds import Kind, resolve
 from renewbot.domain.thresholds import EXPIRED, days_left, describe_days_left
+from renewbot.usecases.attention import Attention
 from storage.models import Account, Token
 
 
@@ -37,7 +39,7 @@ def notice_text(token: Token, stage: str, now: datetime) -> str:
     return f"{name} ({token.kind}) expires on {when}: {describe_days_left(token.expires_at, now)}"
 
 
-def _accounts_text(accounts: Sequence[Account]) -> str:
+def accounts_text(accounts: Sequence[Account]) -> str:
     if not accounts:
         return "none listed"
     parts = []
@@ -55,26 +57,38 @@ def settings_url(accounts: Sequence[Account]) -> str | None:
     return next((a.settings_url for a in accounts if a.settings_url), None)
 
 
-def notice_buttons(token: Token, accounts: Sequence[Account]) -> list[dict]:
-    """The notice's buttons; the dry run lists the same ones by their labels."""
-    actions = [
-        button("Renew", ids.RENEW_BUTTON, value=token.id, style="primary"),
-        button("Renewal steps", ids.STEPS_BUTTON, value=token.id),
-    ]
+def notice_buttons(token: Token, accounts: Sequence[Account], stage: str | None = None, now: datetime | None = None,
+                   attention: Attention | None = None) -> list[dict]:
+    """The notice's buttons; the dry run lists the same ones by their labels (notice_button_labels).
+    With `stage` and `now`, the attention controls follow (blocks/attention.py); a muted token's notice keeps
+    only Renew and Unmute."""
+    renew = button("Renew", ids.RENEW_BUTTON, value=token.id, style="primary")
+    if stage is not None and now is not None and attention is not None and attention.muted:
+        return [renew, *attention_controls(token, stage, now, attention)]
+    actions = [renew, button("Renewal steps", ids.STEPS_BUTTON, value=token.id)]
     url = settings_url(accounts)
     if url:
         actions.append(button("Open settings", ids.SETTINGS_BUTTON, value=token.id, url=url))
+    if stage is not None and now is not None:
+        actions += attention_controls(token, stage, now, attention)
     return actions
 
 
+def notice_button_labels(token: Token, accounts: Sequence[Account], stage: str | None = None,
+                         now: datetime | None = None) -> list[str]:
+    return [element_label(b) for b in notice_buttons(token, accounts, stage, now)]
+
+
 def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: datetime,
-                  kind: Kind | None = None) -> list[dict]:
+                  kind: Kind | None = None, attention: Attention | None = None) -> list[dict]:
+    """`attention`: who acknowledged or snoozed this notice, or muted its token, shown above the buttons."""
     icon = ":rotating_light:" if stage == EXPIRED else ":hourglass_flowing_sand:"
     if stage == EXPIRED:
         headline = f"{token.name} has expired"
     else:
         headline = f"{token.name}: {describe_days_left(token.expires_at, now)}"
-    actions = notice_buttons(token, accounts)
+    actions = notice_buttons(token, accounts, stage, now, attention)
+    line = attention_block(attention)
     return [
         {"type": "header", "text": plain(f"{headline}", MAX_HEADER_TEXT)},
         {
@@ -84,10 +98,11 @@ def notice_blocks(token: Token, accounts: Sequence[Account], stage: str, now: da
             "fields": [
                 mrkdwn(f"*Token id*\n`{clip(token.id, 200)}`"),
                 mrkdwn(f"*Days left*\n{max(0, days_left(token.expires_at, now))}"),
-                mrkdwn(f"*Accounts*\n{_accounts_text(accounts)}"),
+                mrkdwn(f"*Accounts*\n{accounts_text(accounts)}"),
                 mrkdwn(f"*Expiry date*\n{ymd(token.expires_at)}"),
             ],
         },
+        *([line] if line else []),
         {"type": "actions", "block_id": ids.NOTICE_ACTIONS_BLOCK, "elements": actions},
         context(f"renewbot · {stage} notice · renewing also re-enables the accounts above"),
     ]

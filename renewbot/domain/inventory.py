@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from renewbot.domain.kinds import BUILTIN_KINDS
+from renewbot.domain.marketplaces import known_codes, marketplace
 from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, OWNER_WILDCARD, URL_RE
 from renewbot.domain.thresholds import UNKNOWN_EXPIRY
 from renewbot.domain.urls import secure_url_problem, tls_source
@@ -27,7 +28,7 @@ SECTIONS = ("kinds", "connectors", "accounts", "tokens")
 KIND_KEYS = {"id", "label", "pattern", "pattern_message", "lifetime_days", "notify_days", "steps", "reminder"}
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url", "retired"}
 TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days",
-              "retired", "connector", "verify_url", "source"}
+              "retired", "connector", "verify_url", "source", "marketplace", "escalate_to"}
 CONNECTOR_KEYS = {"id", "type"}  # the rest belong to the type, which checks them
 
 
@@ -138,6 +139,28 @@ def _ladder(c: _Checker, where: str, item: dict) -> list[int] | None:
         c.add(where, "notify_days must be a list of whole days between 1 and 365")
         return None
     return sorted(set(days), reverse=True) if days else None
+
+
+def _marketplace(c: _Checker, where: str, item: dict) -> str | None:
+    code = item.get("marketplace")
+    if code is None:
+        return None
+    found = marketplace(code)
+    if found is None:
+        c.add(where, f"unknown marketplace {str(code)[:20]!r} (known: {known_codes()})")
+        return None
+    return found.code
+
+
+def _escalate_to(c: _Checker, where: str, item: dict) -> str | None:
+    """Who is told at expiry when nobody renewed: a user group id (S…), or the word channel (<!channel>)."""
+    value = item.get("escalate_to")
+    if value is None:
+        return None
+    if value == "channel" or (isinstance(value, str) and re.fullmatch(r"S[A-Z0-9]{2,38}", value)):
+        return value
+    c.add(where, f"escalate_to {str(value)[:40]!r} is not a user group id (S…) or the word channel")
+    return None
 
 
 def _retired(c: _Checker, where: str, item: dict) -> dict:
@@ -329,6 +352,8 @@ class InventoryChecker:
             c.add(where, "accounts lists the same account twice")
         days = _ladder(c, where, item)
         retired = _retired(c, where, item)
+        place = _marketplace(c, where, item)
+        escalate_to = _escalate_to(c, where, item)
         if ident is None:
             return
         if ident in self.tokens:
@@ -339,7 +364,8 @@ class InventoryChecker:
                                   app_id=app_id, expires_at=expires, owners=[same(o) for o in owners],
                                   accounts=[same(a) for a in dict.fromkeys(refs)],
                                   notify_days=None if days is None else self._ladders.setdefault(tuple(days), days),
-                                  connector=connector, verify_url=verify_url, source=source,
+                                  connector=connector, verify_url=verify_url, source=source, marketplace=place,
+                                  escalate_to=escalate_to,
                                   # False: the source will tell (the importer keeps a stored expiry, or waits)
                                   expiry_known=expires is not None,
                                   **retired)

@@ -19,6 +19,16 @@ from renewbot.domain.credentials import ReadCredential, read_certificate, read_j
 MAX_SECRET = 3000
 # `{app}` in a step or reminder becomes "app ID *…*" (or a phrase when the token names no app).
 APP = "{app}"
+# `{manage_apps}` becomes "Manage Your Apps", linked to the token's marketplace's Seller Central page when it names
+# one (renewbot.domain.marketplaces): only kinds renewed there say it, so the link appears nowhere else.
+MANAGE_APPS = "{manage_apps}"
+# Said in the steps and the form of a token whose kind `pairs_with` another, for each token of that other kind that
+# serves one of its accounts: Amazon renews a seller's MWS token and SP-API authorization together.
+PAIR_NOTE = (f"This seller also has {{other}} ({{other_label}}): renewing in {MANAGE_APPS} touches both tokens; "
+             "renew it too.")
+# A client secret lives 180 days and every system signing in with the app needs the new one: the first reminder comes
+# at 90 days so the rotation can be planned, not rushed.
+LWA_SECRET_LADDER = (90, 60, 30, 14, 7, 3, 1)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,8 @@ class Kind:
     value_label: str = "token"  # what the form asks for: "Paste the new <value_label>."
     secret_hint: str | None = None  # shown under the form's field, before "Stored encrypted; ..."
     multiline: bool = False  # the value spans lines (PEM): line breaks and spaces inside it are part of it
+    # Kinds renewed in the same place for the same seller: their tokens sharing an account remind of each other.
+    pairs_with: tuple[str, ...] = ()
     _compiled: re.Pattern | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +70,7 @@ class Kind:
 
 _SP_API_STEPS = (
     "*Log out of every Amazon seller account first*, so you authorise the right one.",
-    f"In Seller Central, open *Apps and Services → Manage Your Apps* and choose *Authorize* on {APP}.",
+    f"In Seller Central, open *Apps and Services → {MANAGE_APPS}* and choose *Authorize* on {APP}.",
     "Confirm the consent page; Amazon issues a new refresh token (it starts with `Atzr|`). Copy it.",
     "Press *Renew* on this notice, paste it, and keep the suggested expiry (authorisations last 365 days).",
     "Keep the accounts ticked to re-enable them, set *Don't fetch orders* as your team wants, and submit.",
@@ -79,7 +91,7 @@ _MWS_STEPS = (
     "then *Get Token*: this takes you to Amazon.",
     "Sign in to Amazon Seller Central with *the seller account this token belongs to*; "
     "check it is the right one.",
-    f"Go to *Manage Your Apps*. Several apps are listed; press *Renew* on {APP}.",
+    f"Go to *{MANAGE_APPS}*. Several apps are listed; press *Renew* on {APP}.",
     "Copy the new auth token it shows (if it doesn't show, press *View* and copy it there). "
     "It looks like `amzn.mws.` followed by a long ID.",
     "Press *Renew* on this notice and paste the token into the form, with the new expiry date "
@@ -112,20 +124,20 @@ BUILTIN_KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind(id="amazon-sp-api", label="Amazon SP-API authorization", pattern=r"(?s)Atzr\|.*",
          pattern_message="An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
                          "not the access token.",
-         lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…", verifier="lwa",
-         reminder=f"Re-authorise {APP} in Seller Central, then paste the new refresh token."),
+         lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…", verifier="lwa", pairs_with=("amazon-mws",),
+         reminder=f"Re-authorise {APP} in Seller Central → {MANAGE_APPS}, then paste the new refresh token."),
     Kind(id="amazon-lwa-client-secret", label="Amazon LWA client secret", pattern=r"(?s)amzn1\.oa2-cs\.v1\..+",
          pattern_message="An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "
                          "not the client id.",
-         lifetime_days=180, steps=_LWA_SECRET_STEPS, placeholder="amzn1.oa2-cs.v1.…",
+         lifetime_days=180, notify_days=LWA_SECRET_LADDER, steps=_LWA_SECRET_STEPS, placeholder="amzn1.oa2-cs.v1.…",
          reminder=f"Rotate the client secret of {APP} first, then paste the new secret."),
     Kind(id="amazon-mws", label="Amazon MWS auth token (legacy)",
          pattern=r"(?i)amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
          pattern_message="An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; "
                          "check you copied all of it.",
          lifetime_days=365, steps=_MWS_STEPS, placeholder="amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-         reminder=f"Before you start: log out of all Amazon seller accounts, then renew {APP} in Manage Your Apps.",
-         legacy=True),
+         reminder=f"Before you start: log out of all Amazon seller accounts, then renew {APP} in {MANAGE_APPS}.",
+         legacy=True, pairs_with=("amazon-sp-api",)),
     Kind(id="generic", label="credential", steps=_GENERIC_STEPS),
     Kind(id="jwt", label="JWT", steps=_JWT_STEPS, placeholder="eyJhbGciOi….eyJleHAiOi….…",
          reminder=f"Issue the new JWT first ({APP}), then paste it here; its expiry is read from it.",

@@ -48,3 +48,8 @@ MARKETPLACES: dict[str, Marketplace] = {m.code: m for m in (
 
 def marketplace(code: str | None) -> Marketplace | None:
     return MARKETPLACES.get(code.strip().lower()) if isinstance(code, str) else None
+
+
+def known_codes() -> str:
+    """The codes an import file may use, for the message that refuses another one."""
+    return ", ".join(MARKETPLACES)

@@ -23,6 +23,11 @@ EXPIRY_FIELD = "expiry"
 REENABLE_FIELD_PREFIX = "reenable:"
 NOFETCH_FIELD_PREFIX = "nofetch:"
 CHECKBOX_GROUP = 10  # Slack's checkbox limit: the modal puts accounts in groups of this many
+# A form for many accounts (see renewbot/blocks/modal.py): one "re-enable all" box, then searchable multi-selects.
+REENABLE_ALL_FIELD = "reenable_all"
+REENABLE_PICK_FIELD = "reenable_select"
+NOFETCH_PICK_FIELD = "nofetch_select"
+REENABLE_ALL_VALUE = "all"  # the value of the "re-enable all" box
 
 def read_secret(kind: str | Kind, value: str | None) -> tuple[str | None, ReadCredential | None]:
     """(what is wrong with a new secret for this kind, what its value says about itself when the kind reads it).
@@ -87,11 +92,20 @@ class RenewalForm:
 
     Account choices are kept per checkbox group; a group that could not be
     read is None, so it becomes an error on that group, never "unticked".
+    A form for many accounts has the searchable shape instead (`large`: see renewbot/blocks/modal.py).
     """
     secret: Any = None
     expiry: Any = None
     reenable: dict[int, frozenset[str] | None] = field(default_factory=dict)
     no_fetch: dict[int, frozenset[str] | None] = field(default_factory=dict)
+    # The searchable form for many accounts (`large`); None again marks a field that could not be read.
+    large: bool = False
+    reenable_all: bool | None = False
+    reenable_picked: frozenset[str] | None = frozenset()
+    no_fetch_picked: frozenset[str] | None = frozenset()
+    no_fetch_shown: frozenset[str] = frozenset()  # what its no-fetch list started with (at most 100)
+    # The token's no-fetch accounts as the submission is handled: those the list did not show keep their flag.
+    no_fetch_now: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,29 @@ def _chosen(groups: dict[int, frozenset[str] | None], prefix: str, count: int, e
             continue
         chosen.update(groups[n])
     return chosen
+
+
+def _named(ids: set[str]) -> str:
+    shown = [i if len(i) <= 40 else i[:39] + "…" for i in sorted(ids)[:3]]
+    return ", ".join(shown) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def _large_choices(form: RenewalForm, served: set[str], errors: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(re-enable, no-fetch) from the searchable form. Picks must be this token's accounts: unlike the checkbox
+    groups, whose options we listed, a search-backed list is where a wrong id would come from."""
+    if form.reenable_all is None:
+        errors[REENABLE_ALL_FIELD] = "This box could not be read: tick it again."
+    for name, picked in ((REENABLE_PICK_FIELD, form.reenable_picked), (NOFETCH_PICK_FIELD, form.no_fetch_picked)):
+        if picked is None:
+            errors[name] = "This list could not be read: pick the accounts again."
+        elif stray := set(picked) - served:
+            errors[name] = f"Not an account of this token: {_named(stray)}. Remove it."
+    if form.reenable_all and form.reenable_picked and REENABLE_PICK_FIELD not in errors:
+        errors[REENABLE_PICK_FIELD] = ("Untick “Re-enable all” to re-enable only these accounts, "
+                                       "or empty this list to re-enable them all.")
+    reenable = set(served) if form.reenable_all else set(form.reenable_picked or ())
+    no_fetch = set(form.no_fetch_picked or ()) | (set(form.no_fetch_now) - set(form.no_fetch_shown))
+    return reenable, no_fetch
 
 
 def _new_day(raw: Any, errors: dict[str, str]) -> date | None:
@@ -151,12 +188,15 @@ def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: st
     elif EXPIRY_FIELD not in errors and not (kind.expiry_from_value and new_day is None) and (
             problem := expiry_problem(new_day, current=current_expiry, now=now)):
         errors[EXPIRY_FIELD] = problem
-    groups = -(-len(account_ids) // CHECKBOX_GROUP)
-    reenable = _chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors)
-    no_fetch = _chosen(form.no_fetch, NOFETCH_FIELD_PREFIX, groups, errors)
+    served = set(account_ids)
+    if form.large:
+        reenable, no_fetch = _large_choices(form, served, errors)
+    else:
+        groups = -(-len(account_ids) // CHECKBOX_GROUP)
+        reenable = _chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors)
+        no_fetch = _chosen(form.no_fetch, NOFETCH_FIELD_PREFIX, groups, errors)
     if errors:
         raise RenewalRejected(errors)
-    served = set(account_ids)
     return Submission(
         token_id=token_id, version=version, secret=form.secret.strip(),
         new_expiry=new_expiry if new_expiry is not None else as_expiry(new_day),

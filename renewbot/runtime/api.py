@@ -26,6 +26,7 @@ from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
 from renewbot.runtime.deps import utc_now
 from renewbot.usecases.account_state import ReportRejected, apply_report, notice_edits, parse_report
 from renewbot.usecases.apikeys import authenticate, bearer_key
+from renewbot.usecases.attention import Attention
 from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def edit_open_notices(engine: Engine, client: WebClient, token_ids: tuple[str, .
             pacer.wait(e.channel)
         try:
             client.chat_update(channel=e.channel, ts=e.ts, text=notice_text(e.token, e.stage, now),
-                               blocks=notice_blocks(e.token, e.accounts, e.stage, now, e.kind))
+                               blocks=notice_blocks(e.token, e.accounts, e.stage, now, e.kind,
+                                                    attention=Attention.of(e.notice, e.token, now)))
             done += 1
         except Exception:
             logger.exception("could not edit notice %s in %s to show an account's new state", e.ts, e.channel)

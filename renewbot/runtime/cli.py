@@ -15,6 +15,8 @@ from renewbot.runtime import commands
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.logs import configure_logging
+from renewbot.runtime.metrics import Metrics
+from renewbot.usecases.amazon import lwa_secret_source
 from renewbot.usecases.verify import HttpVerifier
 from storage.db import describe_database, make_engine
 from storage.migrate import Upgrade, upgrade
@@ -50,6 +52,13 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
 
 def _scan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print what would be posted; change nothing")
+    parser.add_argument("--now", metavar="WHEN", help="pretend it is WHEN (ISO 8601 with Z or an offset, e.g. "
+                        "2027-01-15T09:00Z); only with --dry-run, unless RENEWBOT_ALLOW_NOW=1")
+
+
+def _digest_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", metavar="C", help="only channel C's digest")
+    parser.add_argument("--dry-run", action="store_true", help="print the digest; post nothing")
 
 
 def _status_args(parser: argparse.ArgumentParser) -> None:
@@ -87,8 +96,11 @@ COMMANDS: dict[str, Command] = {
                                                       force_expiry=i.args.force_expiry), _import_args),
     "scan": Command("one pass of the scheduler's work (plan and deliver notices), then exit",
                     lambda i: commands.cmd_scan(settings=i.settings, deps=i.deps, dry_run=i.args.dry_run,
-                                                connectors=i.connectors), _scan_args,
+                                                connectors=i.connectors, now_text=i.args.now), _scan_args,
                     checks_keys=True),
+    "digest": Command("post this week's digest now (each channel, or --channel C; once a week), or --dry-run it",
+                      lambda i: commands.cmd_digest(settings=i.settings, deps=i.deps, channel=i.args.channel,
+                                                    dry_run=i.args.dry_run), _digest_args),
     "status": Command("tokens with expiry, stage and open notice; accounts with their flags",
                       lambda i: commands.cmd_status(deps=i.deps, as_json=i.args.json), _status_args),
     "migrate": Command("apply pending database migrations, then exit",
@@ -106,7 +118,7 @@ COMMANDS: dict[str, Command] = {
     "retry-failed": Command("re-queue failed notices, in their token's current channel, once the cause is fixed",
                             lambda i: commands.cmd_retry_failed(channel=i.args.channel, deps=i.deps),
                             _retry_failed_args),
-    "api-key": Command("keys for the inbound API: create NAME [--scope state|calendar ...], list, revoke NAME",
+    "api-key": Command("keys for the inbound API: create NAME [--scope state|calendar|metrics ...], list, revoke NAME",
                        lambda i: commands.cmd_api_key(i.args, deps=i.deps), commands.api_key_arguments),
     "connectors": Command("test ID: send a signed ping to a connector and print its answer",
                           lambda i: commands.cmd_connectors_test(i.args.id, deps=i.deps),
@@ -131,19 +143,22 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
     configure_logging(verbose=command.verbose_log)
     try:
         settings = Settings.from_env()
-        configure_logging(verbose=command.verbose_log, secrets=settings.secret_values())
+        configure_logging(verbose=command.verbose_log, secrets=settings.secret_values(), log_format=settings.log_format)
         engine = make_engine(settings.database_url)
         # Every command starts from the current schema; two processes starting together are safe.
         migrated = upgrade(engine)
         if migrated.created:
             # A cron job started in the wrong folder would otherwise scan an empty database in silence.
             print(f"{args.command}: created a new database at {describe_database(engine)}", file=sys.stderr)
-        deps = Deps(engine=engine, box=SecretBox(settings.token_encryption_keys),
-                    verifier=HttpVerifier.from_settings(settings))
+        box = SecretBox(settings.token_encryption_keys)
+        stored_lwa_secret = lwa_secret_source(engine=engine, box=box, client_id=settings.amazon_lwa_client_id)
+        deps = Deps(engine=engine, box=box, metrics=Metrics.for_app(),
+                    verifier=HttpVerifier.from_settings(settings, stored_lwa_secret=stored_lwa_secret))
         # Connector signing secrets have no telling shape: redact them by value too (they are never logged
         # on purpose; this catches a library's slip).
         connectors = commands.read_connector_setup(deps)
-        configure_logging(verbose=command.verbose_log, secrets=(*settings.secret_values(), *connectors.secret_values))
+        configure_logging(verbose=command.verbose_log, secrets=(*settings.secret_values(), *connectors.secret_values),
+                          log_format=settings.log_format)
         if command.checks_keys:
             commands.check_stored_keys(deps)
         return command.run(Invocation(args, settings, deps, migrated, connectors))

@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 
 from jobs.plan import due_notices
 from jobs.scan import scan
-from renewbot.blocks.notice import notice_buttons, notice_text
+from renewbot.blocks.notice import notice_button_labels, notice_text
 from renewbot.connectors.ping import send_ping
 from renewbot.connectors.registry import connector_types
 from renewbot.errors import ConfigError, ImportFileError
+from renewbot.runtime import followup_commands
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.slack_client import make_client
@@ -136,7 +137,7 @@ def dry_run_lines(engine: Engine, now) -> list[str]:
             accounts = queries.token_accounts(session=session, token_id=token.id)
             root = notices.root_ts(session=session, token_id=token.id, expires_at=token.expires_at)
             where = f"reply in thread {root}, and edit that notice" if root else "new message"
-            buttons = [b["text"]["text"] for b in notice_buttons(token, accounts)]
+            buttons = notice_button_labels(token, accounts, item.stage, now)
             lines += [
                 f"[dry-run] would post to {token.channel} ({where}), stage {item.stage}:",
                 f"  {notice_text(token, item.stage, now)}",
@@ -146,27 +147,38 @@ def dry_run_lines(engine: Engine, now) -> list[str]:
     return lines
 
 
-def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool, connectors: ConnectorSetup | None = None) -> int:
+def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool, connectors: ConnectorSetup | None = None,
+             now_text: str | None = None) -> int:
     now = deps.clock()
+    if now_text is not None:  # time travel: what would be posted then (posting only where tests allow it)
+        now = followup_commands.parse_now(now_text)
+        followup_commands.check_now_allowed(dry_run, settings.attention)
     if not dry_run and not settings.slack_bot_token:
         print("scan: SLACK_BOT_TOKEN is not set, so this is a dry run: nothing is posted or recorded.",
               file=sys.stderr)
         dry_run = True
     if dry_run:
-        lines = dry_run_lines(deps.engine, now)
+        lines = dry_run_lines(deps.engine, now) + followup_commands.followup_dry_run_lines(deps.engine, now,
+                                                                                          settings.attention)
         print("\n".join(lines) if lines else "[dry-run] nothing is due")
         return 0
     # demo imports a file first: its connectors are read after that
     connectors = connectors or read_connector_setup(deps)
     connectors.refuse_if_broken()
     report = scan(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url), now=now,
-                  box=deps.box, environ=connectors.environ)
+                  box=deps.box, environ=connectors.environ, attention=settings.attention)
     d, c = report.delivery, report.connectors
     sent = (f"; connectors: {len(c.delivered)} delivered, {len(c.retrying)} to retry, {len(c.failed)} failed"
             if c and (c.delivered or c.retrying or c.failed) else "")
+    f = report.followups
+    followups = f"; follow-ups: {report.followups_planned} planned, {len(f.sent)} sent" if f and f.sent else ""
     print(f"scan: {report.planned} planned, {len(d.sent)} sent, {len(d.retrying)} to retry, {len(d.failed)} failed"
-          f"{sent}")
+          f"{followups}{sent}")
     return 0
+
+
+def cmd_digest(*, settings: Settings, deps: Deps, channel: str | None, dry_run: bool) -> int:
+    return followup_commands.cmd_digest(settings=settings, deps=deps, channel=channel, dry_run=dry_run)
 
 
 def cmd_retire(row_id: str, *, account: bool, undo: bool, deps: Deps) -> int:
@@ -182,12 +194,15 @@ def cmd_retire(row_id: str, *, account: bool, undo: bool, deps: Deps) -> int:
 def cmd_audit(*, token_id: str | None, as_json: bool, as_csv: bool, deps: Deps) -> int:
     with session_scope(deps.engine) as session:
         entries = audit.collect(session=session, token_id=token_id)
+        events = audit.collect_attention(session=session, token_id=token_id)
     if as_json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
     elif as_csv:
         sys.stdout.write(audit.render_csv(entries))
     else:
         print(audit.render_text(entries))
+        if events:
+            print("\n" + audit.render_attention(events))
     return 0
 
 

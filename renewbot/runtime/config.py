@@ -84,6 +84,7 @@ class Settings:
     # Who may register tokens with `/renew-token add`: users (U…/W…) and user groups (S…). Empty: any full
     # member of the workspace, who then becomes an owner of what they add.
     admins: tuple[str, ...] = ()
+    log_format: str = "text"  # LOG_FORMAT: "text", or "json" for one JSON object per line
     attention: AttentionSettings = AttentionSettings()
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
@@ -137,6 +138,9 @@ class Settings:
         admins = tuple(a.strip() for a in (get("RENEWBOT_ADMINS") or "").split(",") if a.strip())
         if bad := [a for a in admins if not is_person_or_group(a)]:
             raise ConfigError(f"RENEWBOT_ADMINS: {bad[0][:40]!r} is not a Slack user (U…/W…) or user group (S…) id")
+        log_format = (get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError("LOG_FORMAT must be text or json")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -151,5 +155,6 @@ class Settings:
             amazon_lwa_client_id=get("AMAZON_LWA_CLIENT_ID"),
             amazon_lwa_client_secret=get("AMAZON_LWA_CLIENT_SECRET"),
             admins=admins,
+            log_format=log_format,
             attention=AttentionSettings.from_values(get),
         )

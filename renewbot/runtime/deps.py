@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from renewbot.crypto import SecretBox
+from renewbot.runtime.metrics import Metrics
 from renewbot.usecases.verify import NoVerifier, Verifier
 
 
@@ -26,3 +27,5 @@ class Deps:
     verifier: Verifier = field(default_factory=NoVerifier)
     # Set when a renewal commits with a connector delivery: serve's connector job runs at once, not at its next tick.
     wake_connectors: threading.Event = field(default_factory=threading.Event)
+    # What GET /metrics serves: one per process, each with a registry of its own (tests never share counts).
+    metrics: Metrics = field(default_factory=Metrics.for_app)

@@ -13,6 +13,8 @@ from slack_sdk.errors import SlackApiError
 from handlers import register_all
 from jobs.connect import deliver_connectors, run_when_woken
 from jobs.deliver import SlackHealth, deliver_due
+from jobs.digest import deliver_digests
+from jobs.followups import deliver_followups
 from jobs.pacing import ChannelPacer
 from jobs.scan import scan
 from jobs.scheduler import build_scheduler, guarded
@@ -30,7 +32,7 @@ def build_app(settings: Settings, deps: Deps) -> App:
         raise ConfigError("SLACK_BOT_TOKEN is not set: serve needs the bot token (xoxb-...)")
     if not settings.socket_mode and not settings.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests")
-    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url, metrics=deps.metrics)
     # Token verification at construction would block start-up on a slow Slack; check it ourselves below.
     app = App(client=client, signing_secret=settings.slack_signing_secret or "", token_verification_enabled=False)
     register_all(app, deps=deps, admins=settings.admins)
@@ -54,16 +56,26 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0", environ: Map
     check_slack(app)
     pacer = ChannelPacer()  # one per process: both jobs post into the same channels
     health = SlackHealth()  # one per process: a refused bot token pauses both jobs and turns /healthz 503
+    deps.metrics.watch_tokens(deps.engine, deps.clock)  # renewbot_tokens{stage}, counted at each scrape
+
+    def deliver() -> None:
+        # Retries between scans: notices, then the follow-ups and digests that answer in their threads.
+        common = dict(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health,
+                      metrics=deps.metrics)
+        deliver_due(**common)
+        deliver_followups(**common, settings=settings.attention)
+        deliver_digests(**common)
+
     scheduler = build_scheduler(
-        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health),
-        deliver=lambda: deliver_due(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer,
-                                    health=health),
+        scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health,
+                          metrics=deps.metrics, attention=settings.attention),
+        deliver=deliver,
         interval_minutes=settings.scan_interval_minutes, clock=deps.clock,
     )
     stop = threading.Event()
     # Renewals to their platforms: every 30 s, and at once when a renewal commits (deps.wake_connectors).
     connect = guarded(lambda: deliver_connectors(engine=deps.engine, client=app.client, box=deps.box, now=deps.clock(),
-                                                 environ=environ), "connect")
+                                                 environ=environ, metrics=deps.metrics), "connect")
     connector_loop = threading.Thread(target=run_when_woken, args=(connect,), name="connect", daemon=True,
                                       kwargs=dict(wake=deps.wake_connectors, stop=stop))
     scheduler.start()
@@ -111,7 +123,8 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
     from waitress.server import create_server
 
     wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes,
-                         slack_health=health, slack_events=slack_events, pacer=pacer)
+                         slack_health=health, slack_events=slack_events, pacer=pacer, metrics=deps.metrics,
+                         clock=deps.clock)
     server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:

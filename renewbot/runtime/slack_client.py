@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -57,8 +59,31 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
         return wait is not None and wait <= self.max_wait
 
 
-def make_client(token: str | None, base_url: str) -> WebClient:
-    return WebClient(
+class TimedWebClient(WebClient):
+    """A WebClient that counts and times each call by method and outcome into `metrics` (renewbot.runtime.metrics).
+    Every method (chat_postMessage, views_open, ...) goes through api_call, retries inside it: one observation
+    per call, its time including the retries. Outcomes: ok, ratelimited, error (Slack said no), unreachable."""
+
+    def __init__(self, *args, metrics, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    def api_call(self, api_method: str, *args, **kwargs):
+        started, outcome = time.monotonic(), "unreachable"
+        try:
+            response = super().api_call(api_method, *args, **kwargs)
+            outcome = "ok"
+            return response
+        except SlackApiError as exc:
+            outcome = "ratelimited" if exc.response.status_code == 429 else "error"
+            raise
+        finally:
+            self.metrics.slack_call(api_method, outcome, time.monotonic() - started)
+
+
+def make_client(token: str | None, base_url: str, *, metrics=None) -> WebClient:
+    """`metrics` (a renewbot.runtime.metrics.Metrics): every call is counted and timed there."""
+    options = dict(
         token=token,
         base_url=base_url,
         timeout=TIMEOUT_SECONDS,
@@ -68,3 +93,4 @@ def make_client(token: str | None, base_url: str) -> WebClient:
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+    return WebClient(**options) if metrics is None else TimedWebClient(**options, metrics=metrics)

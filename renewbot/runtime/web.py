@@ -16,6 +16,9 @@ from handlers.replay import ReplayGuard
 from jobs.pacing import ChannelPacer
 from renewbot.runtime.api import API_PREFIX, content_length, make_api_app, respond
 from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
+from renewbot.runtime.deps import utc_now
+from renewbot.runtime.feeds import CALENDAR_PATH, METRICS_PATH, make_feeds
+from renewbot.runtime.log_context import log_ids, request_id
 from storage.db import ping
 
 logger = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ def _ack_only(start_response) -> list[bytes]:
 
 def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                   slack_health=None, guard: ReplayGuard | None = None, slack_events: bool = True,
-                  pacer: ChannelPacer | None = None):
+                  pacer: ChannelPacer | None = None, metrics=None, clock=utc_now):
     """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why,
     and the API edits no notices. `pacer`: the process's one, so the API's notice edits keep delivery's pace.
     `guard` drops replays of a signed request (valid for 5 minutes) and floods by one person, shared by replicas
@@ -55,6 +58,8 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
     verifier = SignatureVerifier(signing_secret) if slack_events else None
     guard = guard or ReplayGuard(engine)
     api = make_api_app(engine, app.client, max_body_bytes=max_body_bytes, pacer=pacer, health=slack_health)
+    # GET /calendar.ics (calendar-scoped keys) and GET /metrics (metrics-scoped keys; 404 without `metrics`).
+    feeds = make_feeds(engine, metrics, clock=clock)
 
     def events(environ, start_response):
         length = content_length(environ, missing=0)
@@ -76,6 +81,11 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
         return slack(environ, start_response)
 
     def wsgi(environ, start_response):
+        # Every line logged while handling it carries the request's id (LOG_FORMAT=json).
+        with log_ids(request=request_id(environ.get("HTTP_X_REQUEST_ID"))):
+            return route(environ, start_response)
+
+    def route(environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
             try:
@@ -91,6 +101,8 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
             return respond(start_response, status, body)
         if path == EVENTS_PATH and method == "POST" and slack_events:
             return events(environ, start_response)
+        if path in (CALENDAR_PATH, METRICS_PATH):
+            return feeds(environ, start_response)
         if path.startswith(API_PREFIX):  # the platform's API (Bearer keys), never Slack's
             return api(environ, start_response)
         if not slack_events:

@@ -77,6 +77,7 @@ class NoticeEdit:
     accounts: tuple[Account, ...]
     stage: str
     kind: Kind
+    notice: Notice | None = None  # the notice that last wrote it: its acknowledgement and snooze show too
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
@@ -174,5 +175,5 @@ def notice_edits(*, session: Session, token_ids: Iterable[str]) -> list[NoticeEd
         kind = resolve(token.kind, custom)
         for (channel, ts), n in governing.items():
             edits.append(NoticeEdit(channel=channel, ts=ts, token=token, accounts=tuple(links[token_id]),
-                                    stage=n.stage, kind=kind))
+                                    stage=n.stage, kind=kind, notice=n))
     return edits

@@ -21,7 +21,9 @@ from renewbot.errors import RenewbotError
 from storage import apikeys
 from storage.models import ApiKey
 
-SCOPES = ("state", "calendar")  # every scope a key can hold; a key created without --scope holds them all
+SCOPES = ("state", "calendar", "metrics")  # every scope a key can hold
+# What a key created without --scope holds: `metrics` is for the Prometheus scraper alone, asked for by name.
+DEFAULT_SCOPES = ("state", "calendar")
 KEY_PREFIX = "rbk_"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # RFC 6750's b64token, bounded: what may follow "Bearer ". Anything else is refused before it is hashed.
@@ -65,7 +67,7 @@ def _scopes(requested: Iterable[str] | None) -> tuple[str, ...]:
     if unknown:
         raise ApiKeyError(f"unknown scope {unknown[0]!r} (scopes: {', '.join(SCOPES)})")
     # In SCOPES' order, so the same choice always reads the same.
-    return tuple(s for s in SCOPES if s in chosen) if chosen else SCOPES
+    return tuple(s for s in SCOPES if s in chosen) if chosen else DEFAULT_SCOPES
 
 
 def create_key(*, session: Session, name: str, scopes: Iterable[str] | None, now: datetime) -> CreatedKey:

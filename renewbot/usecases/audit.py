@@ -2,6 +2,8 @@
 
 Every renewal is listed, retired tokens' and deleted tokens' too (the audit outlives its token).
 `AuditEntry.to_json()` is the contract of `audit --json`; CSV_FIELDS is the header of `audit --csv`.
+The text output adds a section of attention events (acknowledged, snoozed, muted, unmuted: TokenEvent rows)
+after the renewals; --json and --csv list renewals only, as before.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from storage import lifecycle
+from storage import attention, lifecycle
 
 CSV_FIELDS = ("renewed_at", "token_id", "token_name", "renewed_by", "old_expires_at", "new_expires_at", "accounts")
 NOTHING = "no renewals recorded"
@@ -92,3 +94,33 @@ def render_text(entries: list[AuditEntry]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[4]])
                      for row in rows)
+
+
+@dataclass(frozen=True)
+class AttentionEntry:
+    """Who acknowledged, snoozed, muted or unmuted a token's notices (a TokenEvent row)."""
+    at: datetime
+    token_id: str
+    action: str
+    by: str
+    expires_at: datetime  # the expiry it was about
+    stage: str | None
+    detail: str | None
+
+
+def collect_attention(*, session: Session, token_id: str | None = None) -> list[AttentionEntry]:
+    return [AttentionEntry(at=e.at, token_id=e.token_id, action=e.action, by=e.by, expires_at=e.expires_at,
+                           stage=e.stage, detail=e.detail)
+            for e in attention.events(session=session, token_id=token_id)]
+
+
+def render_attention(entries: list[AttentionEntry]) -> str:
+    """An aligned table under its own heading; "" when there is nothing to show."""
+    if not entries:
+        return ""
+    rows = [("AT (UTC)", "TOKEN", "ACTION", "BY", "EXPIRY", "STAGE", "DETAIL")]
+    rows += [(_iso(e.at), e.token_id, e.action, e.by, f"{e.expires_at.astimezone(UTC):%Y-%m-%d}", e.stage or "-",
+              " ".join((e.detail or "-").split())) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[6]]) for row in rows]
+    return "\n".join(["ATTENTION (acknowledge, snooze, mute)", *lines])

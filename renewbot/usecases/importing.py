@@ -24,7 +24,7 @@ from renewbot.domain.inventory import Inventory
 from renewbot.domain.thresholds import UNKNOWN_EXPIRY, notify_from
 from renewbot.errors import ImportFileError
 from renewbot.usecases.inventory_file import read_inventory
-from renewbot.usecases.kinds import team_kinds
+from renewbot.usecases.kinds import ladders, team_kinds
 from storage import queries
 from storage.models import Account, Connector, Kind, Token
 
@@ -78,11 +78,11 @@ def import_file(path: Path, *, session: Session, now: datetime, force_expiry: bo
     _save_rows(session, Kind, "kind", inventory.kinds, report)
     _save_rows(session, Connector, "connector", inventory.connectors, report)
     _save_rows(session, Account, "account", inventory.accounts, report, on_create_only=ACCOUNT_FLAGS_ON_CREATE)
-    ladders = {kind_id: kind.notify_days for kind_id, kind in team_kinds(session=session).items()}
+    kind_ladders = ladders(session=session)  # the built-in kinds' too (amazon-lwa-client-secret starts at 90 days)
     tokens = list(inventory.tokens)
     for start in range(0, len(tokens), queries.CHUNK):
-        _import_tokens(session, [inventory.tokens[t] for t in tokens[start:start + queries.CHUNK]], ladders, report,
-                       now=now, force_expiry=force_expiry)
+        _import_tokens(session, [inventory.tokens[t] for t in tokens[start:start + queries.CHUNK]], kind_ladders,
+                       report, now=now, force_expiry=force_expiry)
     return report
 
 
@@ -114,7 +114,8 @@ def _save_rows(session: Session, model: Any, label: str, entries: dict[str, dict
 _DEFAULTS: dict[Any, dict] = {Account: {"retired": False},
                               Token: {"secret_encrypted": None, "version": 1, "retired": False}}
 _TOKEN_COLUMNS = ["id", "kind", "name", "channel", "app_id", "expires_at", "owners", "notify_days", "retired",
-                  "notify_from", "version", "connector", "verify_url", "source", "expiry_known"]
+                  "notify_from", "version", "connector", "verify_url", "source", "expiry_known", "marketplace",
+                  "escalate_to"]
 
 
 def _saved(changes: dict) -> queries.Save:

@@ -23,8 +23,9 @@ def team_kinds(*, session: Session) -> dict[str, Kind]:
 
 
 def ladders(*, session: Session) -> dict[str, tuple[int, ...]]:
-    """Each team kind's own reminder ladder, for tokens that set none (one small read per scan)."""
-    return {kind_id: kind.notify_days for kind_id, kind in team_kinds(session=session).items() if kind.notify_days}
+    """Each kind's own reminder ladder (built-in or the team's), for tokens that set none (one small read per scan)."""
+    kinds = {**BUILTIN_KINDS, **team_kinds(session=session)}
+    return {kind_id: kind.notify_days for kind_id, kind in kinds.items() if kind.notify_days}
 
 
 def token_stage(token: Token, now: datetime, kind_ladders: Mapping[str, tuple[int, ...]]) -> str:

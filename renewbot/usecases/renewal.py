@@ -21,6 +21,7 @@ from renewbot.domain.kinds import resolve
 from renewbot.domain.thresholds import notify_from
 from renewbot.domain.validation import SECRET_FIELD, TOKEN_FIELD, RenewalForm, Submission, validate_renewal
 from renewbot.errors import RenewalRejected, StaleRenewal
+from renewbot.runtime.metrics import NO_METRICS, Metrics
 from renewbot.usecases.kinds import team_kinds
 from renewbot.usecases.verify import REFUSED, NoVerifier, Verifier
 from storage import deliveries, notices, queries
@@ -130,7 +131,8 @@ def _decided_on(*, session: Session, token: Token) -> dict[str, object]:
 
 
 def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
-          may_act: Callable[[Sequence[str]], bool], now: datetime, verifier: Verifier | None = None) -> RenewalOutcome:
+          may_act: Callable[[Sequence[str]], bool], now: datetime, verifier: Verifier | None = None,
+          metrics: Metrics | None = None) -> RenewalOutcome:
     """Checks who asks and what they entered, verifies the new value with its issuer, then applies it in one
     committed transaction.
 
@@ -168,4 +170,5 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
         outcome = apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
                                 kind_ladder=kind.notify_days,
                                 verification=checked.stored if checked is not None else None)
+    (metrics or NO_METRICS).renewal(kind.id)  # committed: session_scope left without an exception
     return replace(outcome, verified_by=checked.by if checked is not None else None)

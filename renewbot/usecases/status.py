@@ -16,6 +16,7 @@ from renewbot.domain.thresholds import days_left
 from renewbot.usecases.failures import fix_for
 from renewbot.usecases.kinds import ladders, token_stage
 from storage import deliveries, notices, queries
+from storage.attention import is_muted
 from storage.models import Account, Delivery, DeliveryState, Notice, Token
 
 UNKNOWN = "unknown"  # the expiry and stage of a token whose source was not read yet
@@ -36,10 +37,51 @@ class OpenNotice(_FlatRecord):
     state: str
     channel: str
     ts: str | None
+    # Attention: only a notice someone acknowledged or snoozed carries these keys (the others keep theirs).
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    snoozed_until: datetime | None = None  # only while it lasts
+    snoozed_by: str | None = None
 
     @classmethod
-    def of(cls, notice: Notice) -> OpenNotice:
-        return cls(id=notice.id, stage=notice.stage, state=notice.state, channel=notice.channel, ts=notice.ts)
+    def of(cls, notice: Notice, now: datetime | None = None) -> OpenNotice:
+        snoozed = notice.snoozed_until is not None and (now is None or notice.snoozed_until > now)
+        return cls(id=notice.id, stage=notice.stage, state=notice.state, channel=notice.channel, ts=notice.ts,
+                   acked_by=notice.acked_by, acked_at=notice.acked_at,
+                   snoozed_until=notice.snoozed_until if snoozed else None,
+                   snoozed_by=notice.snoozed_by if snoozed else None)
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, "stage": self.stage, "state": self.state, "channel": self.channel, "ts": self.ts}
+        if self.acked_at is not None:
+            out.update(acked_by=self.acked_by, acked_at=self.acked_at.isoformat())
+        if self.snoozed_until is not None:
+            out.update(snoozed_until=self.snoozed_until.isoformat(), snoozed_by=self.snoozed_by)
+        return out
+
+    def attention(self) -> list[str]:
+        """status's lines about who is on it."""
+        lines = []
+        if self.acked_at is not None:
+            lines.append(f"acknowledged by {self.acked_by} at {self.acked_at:%Y-%m-%d %H:%M} UTC")
+        if self.snoozed_until is not None:
+            lines.append(f"snoozed until {self.snoozed_until:%Y-%m-%d %H:%M} UTC by {self.snoozed_by}")
+        return lines
+
+
+@dataclass(frozen=True)
+class MuteStatus(_FlatRecord):
+    """Muted: no notices, reminders or escalations until the expiry changes."""
+    by: str | None
+    at: datetime | None
+    reason: str | None
+
+    def to_json(self) -> dict:
+        return {"by": self.by, "at": None if self.at is None else self.at.isoformat(), "reason": self.reason}
+
+    def describe(self) -> str:
+        when = f" since {self.at:%Y-%m-%d %H:%M} UTC" if self.at is not None else ""
+        return f"muted by {self.by} ({self.reason or 'no reason given'}){when}: no notices until its expiry changes"
 
 
 @dataclass(frozen=True)
@@ -120,6 +162,7 @@ class TokenStatus:
     expiry_known: bool = True
     source: SourceStatus | None = None
     deliveries: tuple[DeliveryStatus, ...] = ()  # to its connector: pending, in flight or failed
+    muted: MuteStatus | None = None  # only while the mute holds (its expiry unchanged)
 
     def to_json(self) -> dict:
         return {
@@ -134,6 +177,7 @@ class TokenStatus:
             # Only tokens read from a source carry these: every other token's keys stay as they were.
             **({} if self.source is None else {"expiry_known": self.expiry_known, "source": self.source.to_json()}),
             **({"deliveries": [d.to_json() for d in self.deliveries]} if self.deliveries else {}),
+            **({"muted": self.muted.to_json()} if self.muted is not None else {}),
         }
 
 
@@ -209,11 +253,12 @@ def _token_status(token: Token, *, now: datetime, accounts: list[Account], open_
         expires_at=token.expires_at if known else None,
         days_left=days_left(token.expires_at, now) if known else None,
         stage=token_stage(token, now, kind_ladders) if known else UNKNOWN,
-        open_notice=OpenNotice.of(current[-1]) if current else None,
+        open_notice=OpenNotice.of(current[-1], now) if current else None,
         failed_notices=tuple(FailedNotice.of(n) for n in failed if n.expires_at == token.expires_at),
         channel=token.channel, owners=tuple(token.owners), accounts=tuple(a.id for a in accounts),
         app_id=token.app_id, has_secret=token.secret_encrypted is not None,
         expiry_known=known, source=_source_status(token),
+        muted=MuteStatus(by=token.muted_by, at=token.muted_at, reason=token.mute_reason) if is_muted(token) else None,
     )
 
 
@@ -237,6 +282,10 @@ def render_text(status: Status) -> str:
         if t.source is not None:
             lines.extend(f"{'':<30} {line}" for line in t.source.describe(t.expiry_known))
         lines.extend(f"{'':<30} {d.describe()}" for d in t.deliveries)
+        if t.muted is not None:
+            lines.append(f"{'':<30} {t.muted.describe()}")
+        if t.open_notice is not None:
+            lines.extend(f"{'':<30} {line}" for line in t.open_notice.attention())
     lines.append("")
     lines.append("ACCOUNT                        ENABLED  FETCH ORDERS")
     for a in status.accounts:

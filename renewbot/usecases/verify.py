@@ -148,23 +148,38 @@ class HttpVerifier:
 
     def __init__(self, *, lwa_url: str, lwa_client_id: str | None = None,
                  lwa_client_secret: str | None = None, deadline: float = DEADLINE_SECONDS,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 stored_lwa_secret: Callable[[], str | None] | None = None) -> None:
         self.lwa_url = lwa_url.rstrip("/")
         self.lwa_client_id = lwa_client_id
         self.lwa_client_secret = lwa_client_secret
         self.deadline = deadline
         self.ssl_context = ssl_context  # None: the system's CAs and host name checks; a test trusts its own CA
+        # The app's client secret as renewbot tracks it (renewbot.usecases.amazon.lwa_secret_source), asked at each
+        # check so that renewing it counts at once; when it has one, it wins over lwa_client_secret.
+        self.stored_lwa_secret = stored_lwa_secret
 
     def __repr__(self) -> str:  # the client secret must not reach a log line through repr()
-        return f"HttpVerifier(lwa_url={self.lwa_url!r}, lwa={'on' if self._lwa_ready() else 'off'})"
+        stored = ", stored secret first" if self.stored_lwa_secret else ""
+        return f"HttpVerifier(lwa_url={self.lwa_url!r}, lwa={'on' if self._lwa_ready() else 'off'}{stored})"
 
     @classmethod
-    def from_settings(cls, settings) -> HttpVerifier:
+    def from_settings(cls, settings, *, stored_lwa_secret: Callable[[], str | None] | None = None) -> HttpVerifier:
         return cls(lwa_url=settings.amazon_lwa_url, lwa_client_id=settings.amazon_lwa_client_id,
-                   lwa_client_secret=settings.amazon_lwa_client_secret)
+                   lwa_client_secret=settings.amazon_lwa_client_secret, stored_lwa_secret=stored_lwa_secret)
 
     def _lwa_ready(self) -> bool:
+        """Whether the environment alone has what an exchange needs (a stored secret may stand in for its secret)."""
         return bool(self.lwa_client_id and self.lwa_client_secret)
+
+    def _lwa_client_secret(self) -> tuple[str | None, str]:
+        """The client secret to sign in with, and where it came from (for the operator's warning)."""
+        if not self.lwa_client_id:
+            return None, ""
+        stored = self.stored_lwa_secret() if self.stored_lwa_secret is not None else None
+        if stored:
+            return stored, "the client secret stored in its amazon-lwa-client-secret token"
+        return self.lwa_client_secret, "AMAZON_LWA_CLIENT_SECRET"
 
     def verify(self, *, kind: Kind, secret: str, verify_url: str | None, token_id: str) -> Verification | None:
         # A token's own verify_url is the more specific instruction: it wins over its kind's issuer check.
@@ -174,10 +189,11 @@ class HttpVerifier:
         return check(secret, token_id=token_id) if check else None
 
     def check_lwa(self, refresh_token: str, *, token_id: str) -> Verification | None:
-        if not self._lwa_ready():
+        client_secret, secret_from = self._lwa_client_secret()
+        if not client_secret:
             return None  # nothing to exchange with: not a failure of the person's token
         body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
-                          "client_id": self.lwa_client_id, "client_secret": self.lwa_client_secret}).encode()
+                          "client_id": self.lwa_client_id, "client_secret": client_secret}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8", "Accept": "application/json",
                    "User-Agent": "renewbot"}
         try:
@@ -199,8 +215,8 @@ class HttpVerifier:
         if code in ("invalid_client", "unauthorized_client") or answer.status == 401:
             # Not the person's fault, and only an operator can fix it: say so to them, tell the operator here.
             logger.warning("Amazon LWA refused renewbot's client credentials (HTTP %s, %s) while verifying the "
-                           "renewal of %s: check AMAZON_LWA_CLIENT_ID and AMAZON_LWA_CLIENT_SECRET; the token was "
-                           "saved as not verified", answer.status, code or "no error code", token_id)
+                           "renewal of %s: check AMAZON_LWA_CLIENT_ID and %s; the token was "
+                           "saved as not verified", answer.status, code or "no error code", token_id, secret_from)
             return Verification(UNVERIFIED, LWA_SETTINGS_REFUSED, by="Amazon")
         return Verification(UNVERIFIED, f"Amazon answered HTTP {answer.status}{f' ({code})' if code else ''}",
                             by="Amazon")

@@ -93,6 +93,12 @@ def check_element(el: dict) -> None:
         if "initial_option" in el:
             assert el["initial_option"] in el["options"]
         assert len(el["placeholder"]["text"]) <= 150
+    elif kind in ("external_select", "multi_external_select"):
+        assert "options" not in el and el.get("min_query_length", 3) >= 0
+        assert len(el.get("initial_options", [])) <= 100, "initial options"
+        for opt in el.get("initial_options", []) + ([el["initial_option"]] if "initial_option" in el else []):
+            check_option(opt)
+        assert len(el["placeholder"]["text"]) <= 150
     elif kind == "checkboxes":
         assert 1 <= len(el["options"]) <= 10, "checkbox options"
         for opt in el["options"]:
@@ -275,10 +281,8 @@ CHOICES = [("amazon-eu-mws", "Amazon EU MWS token"), ("shipping-api-key", "Shipp
 def test_modal_preselects_the_token():
     view = renew_modal(token=token(), accounts=[account(1)], choices=CHOICES, today=TODAY)
     el = _block(view, ids.TOKEN_BLOCK)["element"]
-    assert el["type"] == "static_select" and el["action_id"] == ids.TOKEN_SELECT
+    assert el["type"] == "external_select" and el["action_id"] == ids.TOKEN_SELECT
     assert el["initial_option"]["value"] == "amazon-eu-mws"
-    assert [o["value"] for o in el["options"]].count("amazon-eu-mws") == 1
-    assert el["initial_option"] in el["options"]
     assert view["callback_id"] == ids.RENEW_MODAL
     assert view["submit"]["text"]
     check_modal(view)
@@ -288,9 +292,8 @@ def test_modal_picker_keeps_the_chosen_token_when_over_100_choices():
     choices = [(f"tok-{i:03d}", f"Token {i:03d}") for i in range(150)]
     t = token(tid="tok-149", name="Token 149")
     el = _block(renew_modal(token=t, accounts=[], choices=choices, today=TODAY), ids.TOKEN_BLOCK)["element"]
-    assert len(el["options"]) == 100
+    assert "options" not in el  # searched through the options load request, however many tokens there are
     assert el["initial_option"]["value"] == "tok-149"
-    assert el["initial_option"] in el["options"]
 
 
 def test_modal_has_a_secret_input():
@@ -530,8 +533,15 @@ def test_modal_stays_within_limits_with_adversarial_input(kind):
                        channel="C0123ALERTS")
     check_modal(view)
     assert_escaped(view["blocks"])
-    assert len(_groups(view, ids.REENABLE_BLOCK_PREFIX)) == 6
-    assert len(_groups(view, ids.NOFETCH_BLOCK_PREFIX)) == 6
+    # 60 accounts: past the checkbox groups, the searchable form.
+    assert not _groups(view, ids.REENABLE_BLOCK_PREFIX) and not _groups(view, ids.NOFETCH_BLOCK_PREFIX)
+    assert {ids.REENABLE_ALL_BLOCK, ids.REENABLE_SELECT_BLOCK, ids.NOFETCH_SELECT_BLOCK} <= {
+        b.get("block_id") for b in view["blocks"]}
+    grouped = renew_modal(token=evil_token(kind), accounts=evil_accounts(40), today=TODAY, channel="C0123ALERTS")
+    check_modal(grouped)
+    assert_escaped(grouped["blocks"])
+    assert len(_groups(grouped, ids.REENABLE_BLOCK_PREFIX)) == 4
+    assert len(_groups(grouped, ids.NOFETCH_BLOCK_PREFIX)) == 4
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -57,9 +57,8 @@ def test_the_form_for_a_generic_token_exactly():
         "private_metadata": '{"token_id":"eu","version":3,"channel":"C0123ALERTS"}',
         "blocks": [
             {"type": "input", "block_id": ids.TOKEN_BLOCK, "dispatch_action": True, "label": plain("Token"),
-             "element": {"type": "static_select", "action_id": ids.TOKEN_SELECT,
-                         "placeholder": plain("Choose the token to renew"),
-                         "options": [option("EU token (eu)", "eu"), option("US token (us)", "us")],
+             "element": {"type": "external_select", "action_id": ids.TOKEN_SELECT, "min_query_length": 0,
+                         "placeholder": plain("Type to search the tokens"),
                          "initial_option": option("EU token (eu)", "eu")}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": (
                 "Current expiry: *2026-12-01*. Create the new credential with its provider first, "
@@ -92,17 +91,19 @@ def test_the_bare_picker_exactly():
         "private_metadata": '{"token_id":null,"version":0,"channel":null}',
         "blocks": [
             {"type": "input", "block_id": ids.TOKEN_BLOCK, "dispatch_action": True, "label": plain("Token"),
-             "element": {"type": "static_select", "action_id": ids.TOKEN_SELECT,
-                         "placeholder": plain("Choose the token to renew"),
-                         "options": [option("EU token (eu)", "eu"), option("US token (us)", "us")]}},
+             "element": {"type": "external_select", "action_id": ids.TOKEN_SELECT, "min_query_length": 0,
+                         "placeholder": plain("Type to search the tokens")}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "Pick a token to see its renewal form."}]},
         ],
     }
 
 
-def test_no_choices_gives_a_placeholder_option():
-    view = renew_modal(token=None, accounts=[], choices=[], today=TODAY)
-    assert view["blocks"][0]["element"]["options"] == [option("(no tokens)", "-")]
+def test_the_picker_lists_nothing_itself_however_many_choices():
+    # Its options come from the options load request (handlers/options.py), from the first keystroke on.
+    many = [(f"t{i:03d}", f"T{i:03d}") for i in range(120)]
+    for choices in ([], CHOICES, many):
+        el = renew_modal(token=None, accounts=[], choices=choices, today=TODAY)["blocks"][0]["element"]
+        assert "options" not in el and el["min_query_length"] == 0 and el["type"] == "external_select"
 
 
 def test_a_refusal_replaces_the_form_with_its_reason():
@@ -147,37 +148,17 @@ def test_titles_are_clipped_to_24():
 
 # --- the token picker -------------------------------------------------------------------------
 
-def test_a_chosen_token_missing_from_the_choices_is_put_first():
-    view = renew_modal(token=token(tid="zz", name="ZZ token"), accounts=[], choices=CHOICES, today=TODAY)
-    el = view["blocks"][0]["element"]
-    assert el["options"] == [option("ZZ token (zz)", "zz"), option("EU token (eu)", "eu"),
-                             option("US token (us)", "us")]
-    assert el["initial_option"] == option("ZZ token (zz)", "zz")
-
-
-def test_a_chosen_token_already_listed_keeps_its_place():
-    view = renew_modal(token=token(tid="us", name="US token"), accounts=[], choices=CHOICES, today=TODAY)
-    el = view["blocks"][0]["element"]
-    assert [o["value"] for o in el["options"]] == ["eu", "us"]
-    assert el["initial_option"] == option("US token (us)", "us")
-
-
-def test_the_picker_keeps_at_most_100_options_and_drops_the_last_for_a_chosen_one():
-    choices = [(f"t{i:03d}", f"T{i:03d}") for i in range(120)]
-    el = renew_modal(token=None, accounts=[], choices=choices, today=TODAY)["blocks"][0]["element"]
-    assert [o["value"] for o in el["options"]] == [f"t{i:03d}" for i in range(100)]
-    chosen = token(tid="t110", name="T110")
-    el = renew_modal(token=chosen, accounts=[], choices=choices, today=TODAY)["blocks"][0]["element"]
-    assert [o["value"] for o in el["options"]] == ["t110"] + [f"t{i:03d}" for i in range(99)]
-    listed = token(tid="t099", name="T099")
-    el = renew_modal(token=listed, accounts=[], choices=choices, today=TODAY)["blocks"][0]["element"]
-    assert [o["value"] for o in el["options"]] == [f"t{i:03d}" for i in range(100)]
+def test_a_chosen_token_is_the_initial_option_whether_listed_or_not():
+    for chosen in (token(tid="zz", name="ZZ token"), token(tid="us", name="US token")):
+        el = renew_modal(token=chosen, accounts=[], choices=CHOICES, today=TODAY)["blocks"][0]["element"]
+        assert el["initial_option"] == option(f"{chosen.name} ({chosen.id})", chosen.id)
+        assert "options" not in el
 
 
 def test_option_texts_are_clipped_to_75():
     long = "n" * 100
-    el = renew_modal(token=None, accounts=[], choices=[("x", long)], today=TODAY)["blocks"][0]["element"]
-    assert el["options"][0]["text"]["text"] == "n" * 74 + "…"
+    el = renew_modal(token=token(tid="x", name=long), accounts=[], today=TODAY)["blocks"][0]["element"]
+    assert el["initial_option"]["text"]["text"] == "n" * 74 + "…"
 
 
 # --- account checkboxes ---------------------------------------------------------------------------

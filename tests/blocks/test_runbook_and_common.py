@@ -31,9 +31,10 @@ EXPIRES = datetime(2026, 12, 1, 15, 45, tzinfo=UTC)
 NO_APP = "the app your team uses for this integration"
 
 
-def token(kind: str = "generic", *, name: str = "EU token", app_id: str | None = "APP<1>") -> Token:
-    return Token(id="eu", kind=kind, name=name, expires_at=EXPIRES, notify_from=EXPIRES - timedelta(days=30),
-                 channel="C0123ALERTS", owners=["U0123OWNER"], app_id=app_id, version=1)
+def token(kind: str = "generic", *, name: str = "EU token", app_id: str | None = "APP<1>",
+          marketplace: str | None = None, tid: str = "eu") -> Token:
+    return Token(id=tid, kind=kind, name=name, expires_at=EXPIRES, notify_from=EXPIRES - timedelta(days=30),
+                 channel="C0123ALERTS", owners=["U0123OWNER"], app_id=app_id, version=1, marketplace=marketplace)
 
 
 # --- runbook ------------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ def test_a_given_kind_is_used_instead_of_the_tokens():
 def test_provider_reminder_of_the_tokens_kind():
     assert provider_reminder(token()) == "Create the new credential with its provider first, then paste it here."
     assert provider_reminder(token("amazon-sp-api", app_id=None)) == (
-        f"Re-authorise {NO_APP} in Seller Central, then paste the new refresh token.")
+        f"Re-authorise {NO_APP} in Seller Central → Manage Your Apps, then paste the new refresh token.")
 
 
 def test_runbook_blocks_exactly():
@@ -84,6 +85,105 @@ def test_runbook_blocks_clip_the_name_to_200():
 
 def test_runbook_text_exactly():
     assert runbook_text(token(name="EU <token>")) == "Renewal steps for EU &lt;token&gt; (expires 2026-12-01)"
+
+
+# --- Amazon: the marketplace's Manage Your Apps, and paired tokens -------------------------------
+
+UK_APPS = "<https://sellercentral.amazon.co.uk/apps/manage|Manage Your Apps>"
+
+
+def test_sp_api_steps_and_reminder_link_to_the_tokens_marketplace():
+    sp = token("amazon-sp-api", app_id="amzn1.sp.solution.x", marketplace="uk")
+    assert runbook_steps(sp)[1] == (f"In Seller Central, open *Apps and Services → {UK_APPS}* and choose *Authorize* "
+                                    "on app ID *amzn1.sp.solution.x*.")
+    assert provider_reminder(sp) == (f"Re-authorise app ID *amzn1.sp.solution.x* in Seller Central → {UK_APPS}, "
+                                     "then paste the new refresh token.")
+    assert f"2. In Seller Central, open *Apps and Services → {UK_APPS}*" in runbook_blocks(sp)[0]["text"]["text"]
+
+
+@pytest.mark.parametrize("code, url", [
+    ("de", "https://sellercentral.amazon.de/apps/manage"),
+    ("jp", "https://sellercentral.amazon.co.jp/apps/manage"),
+    ("us", "https://sellercentral.amazon.com/apps/manage"),
+    ("DE", "https://sellercentral.amazon.de/apps/manage"),  # a value stored before import lowercased it
+])
+def test_mws_steps_and_reminder_link_to_each_marketplace(code, url):
+    mws = token("amazon-mws", app_id="532089569783", marketplace=code)
+    link = f"<{url}|Manage Your Apps>"
+    assert runbook_steps(mws)[3] == f"Go to *{link}*. Several apps are listed; press *Renew* on app ID *532089569783*."
+    assert provider_reminder(mws) == ("Before you start: log out of all Amazon seller accounts, then renew app ID "
+                                      f"*532089569783* in {link}.")
+
+
+@pytest.mark.parametrize("code", [None, "", "zz"])
+def test_without_a_known_marketplace_the_text_is_todays(code):
+    mws = token("amazon-mws", app_id="532089569783", marketplace=code)
+    assert runbook_steps(mws)[3] == ("Go to *Manage Your Apps*. Several apps are listed; press *Renew* on app ID "
+                                     "*532089569783*.")
+    assert "<" not in " ".join(runbook_steps(mws)) + provider_reminder(mws)
+
+
+def test_kinds_not_renewed_in_manage_your_apps_get_no_link():
+    for kind in ("amazon-lwa-client-secret", "generic", "jwt", "x509"):
+        text = " ".join(runbook_steps(token(kind, marketplace="uk"))) + provider_reminder(token(kind, marketplace="uk"))
+        assert "sellercentral" not in text and "Manage Your Apps" not in text
+
+
+def test_the_link_target_is_encoded_and_escaped(monkeypatch):
+    from renewbot.domain import marketplaces
+    odd = marketplaces.Marketplace("xx", "Odd", "https://seller.example/a b|c>d&e")
+    monkeypatch.setitem(marketplaces.MARKETPLACES, "xx", odd)
+    step = runbook_steps(token("amazon-mws", marketplace="xx"))[3]
+    assert step.startswith("Go to *<https://seller.example/a%20b%7Cc%3Ed&amp;e/apps/manage|Manage Your Apps>*.")
+
+
+def test_a_team_kind_may_say_manage_apps_and_an_app_id_never_turns_into_it():
+    kind = Kind(id="k", label="K", steps=("Open {manage_apps} for {app}.",), reminder="In {manage_apps}.")
+    tricky = token("k", app_id="{manage_apps}", marketplace="fr")
+    assert runbook_steps(tricky, kind) == [
+        "Open <https://sellercentral.amazon.fr/apps/manage|Manage Your Apps> for app ID *{manage_apps}*."]
+    assert provider_reminder(tricky, kind) == "In <https://sellercentral.amazon.fr/apps/manage|Manage Your Apps>."
+
+
+PAIR_MWS = ("This seller also has *EU MWS &lt;legacy&gt;* (Amazon MWS auth token (legacy)): renewing in "
+            "Manage Your Apps touches both tokens; renew it too.")
+
+
+def test_an_sp_api_token_paired_with_an_mws_token_says_so_in_steps_and_reminder():
+    sp = token("amazon-sp-api", app_id=None)
+    mws = token("amazon-mws", name="EU MWS <legacy>", tid="mws")
+    assert provider_reminder(sp, paired=[mws]) == (
+        f"Re-authorise {NO_APP} in Seller Central → Manage Your Apps, then paste the new refresh token. {PAIR_MWS}")
+    text = runbook_blocks(sp, paired=[mws])[0]["text"]["text"]
+    assert text.endswith("6. renewbot replies here with the old and new expiry once it is stored.\n\n"
+                         f":link: {PAIR_MWS}")
+
+
+def test_an_mws_token_paired_with_an_sp_api_token_links_its_own_marketplace():
+    mws = token("amazon-mws", marketplace="de")
+    sp = token("amazon-sp-api", name="EU SP-API", tid="sp")
+    note = ("This seller also has *EU SP-API* (Amazon SP-API authorization): renewing in "
+            "<https://sellercentral.amazon.de/apps/manage|Manage Your Apps> touches both tokens; renew it too.")
+    assert provider_reminder(mws, paired=[sp]).endswith(f"in <https://sellercentral.amazon.de/apps/manage|Manage "
+                                                        f"Your Apps>. {note}")
+    assert runbook_blocks(mws, paired=[sp])[0]["text"]["text"].endswith(f"\n\n:link: {note}")
+
+
+def test_without_paired_tokens_nothing_is_added_and_many_are_summed_up():
+    sp = token("amazon-sp-api")
+    assert "also has" not in runbook_blocks(sp)[0]["text"]["text"] + provider_reminder(sp)
+    many = [token("amazon-mws", name=f"MWS {n}", tid=f"m{n}") for n in range(7)]
+    text = runbook_blocks(sp, paired=many)[0]["text"]["text"]
+    assert text.count("This seller also has") == 5 and "*MWS 4*" in text and "*MWS 5*" not in text
+    assert text.endswith(":link: …and 2 more tokens of this seller.")
+    long_name = token("amazon-mws", name="n" * 300, tid="long")
+    assert "*" + "n" * 99 + "…*" in provider_reminder(sp, paired=[long_name])
+
+
+def test_a_paired_name_that_spells_a_placeholder_stays_as_written():
+    sp = token("amazon-sp-api", marketplace="uk")
+    other = token("amazon-mws", name="{manage_apps} {other} {app}", tid="mws")
+    assert "has *{manage_apps} {other} {app}* (Amazon MWS" in provider_reminder(sp, paired=[other])
 
 
 # --- common -------------------------------------------------------------------------------------

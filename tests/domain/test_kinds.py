@@ -13,14 +13,14 @@ import pytest
 
 from renewbot.domain import kinds
 from renewbot.domain.credentials import read_certificate, read_jwt
-from renewbot.domain.kinds import APP, BUILTIN_KINDS, MAX_SECRET, Kind, resolve
+from renewbot.domain.kinds import APP, BUILTIN_KINDS, MANAGE_APPS, MAX_SECRET, PAIR_NOTE, Kind, resolve
 
 TODAY = date(2026, 11, 26)
 UUID = "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
 
 SP_API_STEPS = (
     "*Log out of every Amazon seller account first*, so you authorise the right one.",
-    "In Seller Central, open *Apps and Services → Manage Your Apps* and choose *Authorize* on {app}.",
+    "In Seller Central, open *Apps and Services → {manage_apps}* and choose *Authorize* on {app}.",
     "Confirm the consent page; Amazon issues a new refresh token (it starts with `Atzr|`). Copy it.",
     "Press *Renew* on this notice, paste it, and keep the suggested expiry (authorisations last 365 days).",
     "Keep the accounts ticked to re-enable them, set *Don't fetch orders* as your team wants, and submit.",
@@ -40,7 +40,7 @@ MWS_STEPS = (
     "Open the marketplace account's settings (the *Open settings* button) and choose *Get MWS Token*, "
     "then *Get Token*: this takes you to Amazon.",
     "Sign in to Amazon Seller Central with *the seller account this token belongs to*; check it is the right one.",
-    "Go to *Manage Your Apps*. Several apps are listed; press *Renew* on {app}.",
+    "Go to *{manage_apps}*. Several apps are listed; press *Renew* on {app}.",
     "Copy the new auth token it shows (if it doesn't show, press *View* and copy it there). "
     "It looks like `amzn.mws.` followed by a long ID.",
     "Press *Renew* on this notice and paste the token into the form, with the new expiry date "
@@ -72,7 +72,7 @@ GENERIC_STEPS = (
 
 # A kind that checks nothing with an issuer and reads nothing from the value: one line, single-value token.
 PLAIN_VALUE = {"verifier": None, "expiry_from_value": None, "value_label": "token", "secret_hint": None,
-               "multiline": False}
+               "multiline": False, "pairs_with": ()}
 
 
 def fields(kind: Kind) -> dict:
@@ -82,6 +82,9 @@ def fields(kind: Kind) -> dict:
 def test_constants():
     assert MAX_SECRET == 3000
     assert APP == "{app}"
+    assert MANAGE_APPS == "{manage_apps}"
+    assert PAIR_NOTE == ("This seller also has {other} ({other_label}): renewing in {manage_apps} touches both "
+                         "tokens; renew it too.")
 
 
 def test_the_builtin_kinds_in_order():
@@ -96,9 +99,9 @@ def test_sp_api_exactly():
         "pattern_message": "An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
                            "not the access token.",
         "lifetime_days": 365, "notify_days": None, "steps": SP_API_STEPS,
-        "reminder": "Re-authorise {app} in Seller Central, then paste the new refresh token.",
+        "reminder": "Re-authorise {app} in Seller Central → {manage_apps}, then paste the new refresh token.",
         "placeholder": "Atzr|…", "legacy": False, "verifier": "lwa", "expiry_from_value": None, "value_label": "token",
-        "secret_hint": None, "multiline": False}
+        "secret_hint": None, "multiline": False, "pairs_with": ("amazon-mws",)}
 
 
 def test_lwa_client_secret_exactly():
@@ -107,7 +110,7 @@ def test_lwa_client_secret_exactly():
         "pattern": r"(?s)amzn1\.oa2-cs\.v1\..+",
         "pattern_message": "An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "
                            "not the client id.",
-        "lifetime_days": 180, "notify_days": None, "steps": LWA_STEPS,
+        "lifetime_days": 180, "notify_days": (90, 60, 30, 14, 7, 3, 1), "steps": LWA_STEPS,
         "reminder": "Rotate the client secret of {app} first, then paste the new secret.",
         "placeholder": "amzn1.oa2-cs.v1.…", "legacy": False, **PLAIN_VALUE}
 
@@ -119,8 +122,9 @@ def test_mws_exactly():
         "pattern_message": "An MWS auth token looks like amzn.mws.<uuid>, e.g. amzn.mws.1a2b3c4d-…; "
                            "check you copied all of it.",
         "lifetime_days": 365, "notify_days": None, "steps": MWS_STEPS,
-        "reminder": "Before you start: log out of all Amazon seller accounts, then renew {app} in Manage Your Apps.",
-        "placeholder": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "legacy": True, **PLAIN_VALUE}
+        "reminder": "Before you start: log out of all Amazon seller accounts, then renew {app} in {manage_apps}.",
+        "placeholder": "amzn.mws.xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "legacy": True,
+        **PLAIN_VALUE, "pairs_with": ("amazon-sp-api",)}
 
 
 def test_generic_exactly_and_the_defaults_of_a_kind():
@@ -144,7 +148,7 @@ def test_jwt_exactly():
         "placeholder": "eyJhbGciOi….eyJleHAiOi….…", "legacy": False, "verifier": None,
         "expiry_from_value": read_jwt, "value_label": "JWT",
         "secret_hint": "The whole JWT, at most 3,000 characters; its expiry (exp) is read from it.",
-        "multiline": False}
+        "multiline": False, "pairs_with": ()}
 
 
 def test_x509_exactly():
@@ -156,7 +160,7 @@ def test_x509_exactly():
         "expiry_from_value": read_certificate, "value_label": "certificate",
         "secret_hint": "PEM, at most 3,000 characters (Slack's limit): for a longer chain paste only its first "
                        "(leaf) certificate, or use the private entry page. Never the private key.",
-        "multiline": True}
+        "multiline": True, "pairs_with": ()}
 
 
 # --- judging a pasted secret ---------------------------------------------------------------------
@@ -231,3 +235,34 @@ def test_an_unknown_kind_reads_as_a_plain_credential_of_that_name():
     for custom in (None, {}, {"other": Kind(id="other", label="Other")}):
         assert resolve("ship", custom) == Kind(id="ship", label="ship", steps=GENERIC_STEPS)
     assert resolve("ship").steps is kinds._GENERIC_STEPS
+
+
+# --- Amazon: the LWA secret's ladder, and the kinds that pair -----------------------------------------
+
+def test_the_lwa_secret_is_first_reminded_at_90_days_then_down_its_ladder():
+    from datetime import UTC, datetime, timedelta
+
+    from renewbot.domain.thresholds import DEFAULT_LADDER, OK, ladder_for, notify_from, stage_for
+
+    ladder = ladder_for(BUILTIN_KINDS["amazon-lwa-client-secret"].notify_days)
+    assert ladder == (90, 60, 30, 14, 7, 3, 1)
+    expires = datetime(2027, 5, 25, tzinfo=UTC)
+    assert notify_from(expires, ladder) == expires - timedelta(days=90)
+    assert stage_for(expires, expires - timedelta(days=91), ladder) == OK
+    assert stage_for(expires, expires - timedelta(days=90), ladder) == "90d"
+    assert stage_for(expires, expires - timedelta(days=45), ladder) == "60d"
+    assert stage_for(expires, expires - timedelta(days=29), ladder) == "30d"
+    # The others keep renewbot's default: a year-long SP-API authorization is first reminded at 30 days.
+    assert ladder_for(BUILTIN_KINDS["amazon-sp-api"].notify_days) == DEFAULT_LADDER
+
+
+def test_pairs_name_each_other_and_only_builtin_kinds():
+    for kind in BUILTIN_KINDS.values():
+        for other in kind.pairs_with:
+            assert kind.id in BUILTIN_KINDS[other].pairs_with
+    assert [k.id for k in BUILTIN_KINDS.values() if k.pairs_with] == ["amazon-sp-api", "amazon-mws"]
+
+
+def test_manage_your_apps_is_named_only_by_the_kinds_renewed_there():
+    said = [k.id for k in BUILTIN_KINDS.values() if MANAGE_APPS in " ".join((*k.steps, k.reminder))]
+    assert said == ["amazon-sp-api", "amazon-mws"]

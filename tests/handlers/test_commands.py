@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from renewbot.blocks import ids
 from tests.conftest import NOW
 from tests.support.bot_server import settle
 from tests.support.seed import account, seed, token
-from tests.support.slack_requests import slash_command_body
+from tests.support.slack_requests import block_suggestion_payload, form_payload_body, slash_command_body
 
 
 def seed_tokens(engine, owners=("U0OWNER",)):
@@ -61,9 +62,14 @@ def test_no_argument_opens_a_picker_and_picking_fills_the_form(engine, slack, bo
     assert "submit" not in view
     picker = next(b for b in view["blocks"] if b.get("block_id") == ids.TOKEN_BLOCK)
     assert "initial_option" not in picker["element"]
-    assert {o["value"] for o in picker["element"]["options"]} == {"amazon-eu-mws", "shipping-key"}
+    assert picker["element"]["type"] == "external_select" and picker["element"]["min_query_length"] == 0
     (stored,) = slack.views.values()
-    option = next(o for o in picker["element"]["options"] if o["value"] == "shipping-key")
+    # Its options come from the options load request, as Slack sends it when the picker is opened.
+    status, _, answer = bot.post(form_payload_body(block_suggestion_payload(
+        action_id=ids.TOKEN_SELECT, block_id=ids.TOKEN_BLOCK, value="", view=stored, user_id="U0OWNER")))
+    options = json.loads(answer)["options"]
+    assert status == 200 and {o["value"] for o in options} == {"amazon-eu-mws", "shipping-key"}
+    option = next(o for o in options if o["value"] == "shipping-key")
     assert bot.pick(stored, option) == 200
     (update,) = slack.wait_for("views.update")
     new_view = update.params["view"]
@@ -87,14 +93,16 @@ def test_non_owner_gets_an_explanation_and_no_form(engine, slack, bot):
 def test_picker_lists_only_what_the_person_may_renew(engine, slack, bot):
     seed_tokens(engine)
     slack.channel_members["C0ALERTS"] = ["U0OWNER", "U0NEW"]
-    bot.command("", user="U0OTHER")  # neither an owner nor in the channel: nothing to list
-    (opened,) = slack.wait_for("views.open")
-    picker = next(b for b in opened.params["view"]["blocks"] if b.get("block_id") == ids.TOKEN_BLOCK)
-    assert [o["value"] for o in picker["element"]["options"]] == ["-"]  # the "(no tokens)" placeholder
-    bot.command("", user="U0NEW")  # in the channel: the token without owners, not amazon-eu-mws
-    opened = slack.wait_for("views.open", 2)[-1]
-    picker = next(b for b in opened.params["view"]["blocks"] if b.get("block_id") == ids.TOKEN_BLOCK)
-    assert [o["value"] for o in picker["element"]["options"]] == ["shipping-key"]
+    bot.command("", user="U0OTHER")
+    slack.wait_for("views.open")
+    view = next(iter(slack.views.values()))
+
+    def listed(user):
+        _, _, answer = bot.post(form_payload_body(block_suggestion_payload(
+            action_id=ids.TOKEN_SELECT, block_id=ids.TOKEN_BLOCK, value="", view=view, user_id=user)))
+        return [o["value"] for o in json.loads(answer)["options"]]
+    assert listed("U0OTHER") == []  # neither an owner nor in the channel: nothing to list
+    assert listed("U0NEW") == ["shipping-key"]  # in the channel: the token without owners, not amazon-eu-mws
 
 
 def test_owner_through_a_user_group(engine, slack, bot):

@@ -356,3 +356,22 @@ def test_serve_routes_the_api_beside_slack(bot, deps, slack):
     assert stored(deps.engine, "amazon-uk").state_reason == "token expired"
     assert bot.command("")[0] == 200  # Slack's route is untouched: the command opens its modal
     slack.wait_for("views.open")
+
+
+def test_a_report_keeps_who_is_on_it_on_the_edited_notice(api, slack):
+    """Re-rendering for an account's state must not bring back buttons an acknowledgement took away."""
+    from sqlmodel import select
+
+    from storage.models import Notice
+
+    scan(engine=api.engine, client=make_client("xoxb-test", slack.url), now=NOW)
+    with session_scope(api.engine) as session:
+        notice = session.exec(select(Notice)).one()
+        notice.acked_by, notice.acked_at = "U0ONIT", NOW
+    assert api.report("amazon-uk", key=api.key("platform"))[0] == 200
+    (update,) = slack.wait_for("chat.update")
+    texts = json.dumps(update.params["blocks"])
+    assert "<@U0ONIT> is on it" in texts
+    labels = [e.get("text", {}).get("text") for b in update.params["blocks"] if b["type"] == "actions"
+              for e in b["elements"]]
+    assert "Renew" in labels and "I'm on it" not in labels

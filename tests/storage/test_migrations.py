@@ -55,3 +55,36 @@ def test_two_processes_migrating_at_once(db_url, tmp_path):
     with eng.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     eng.dispose()
+
+
+def test_lwa_secrets_following_their_kind_move_to_the_90_day_ladder(db_url):
+    """0006: the built-in LWA client secret kind starts reminding at 90 days; stored tokens must follow, or the
+    scan (which reads notify_from) would not see them until 30 days before."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    eng = make_engine(db_url)
+    expiry = datetime(2027, 6, 1, tzinfo=UTC)
+    with eng.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+        for token_id, kind, days in (("lwa", "amazon-lwa-client-secret", None),
+                                     ("lwa-own", "amazon-lwa-client-secret", "[7]"),
+                                     ("sp", "amazon-sp-api", None)):
+            conn.execute(text(
+                "INSERT INTO token (id, kind, name, expires_at, notify_from, channel, owners, notify_days, version,"
+                " retired, expiry_known) VALUES (:id, :kind, :id, :exp, :nf, 'C0X', '[]', :days, 1, false, true)"),
+                dict(id=token_id, kind=kind, exp=expiry, nf=expiry - timedelta(days=30 if days is None else 7),
+                     days=days))
+    assert upgrade(eng).applied is True
+    with eng.connect() as conn:
+        got = dict(conn.execute(text("SELECT id, notify_from FROM token")).all())
+    eng.dispose()
+
+    def day(value):
+        return str(value)[:10]
+    assert day(got["lwa"]) == "2027-03-03"  # 90 days before
+    assert day(got["lwa-own"]) == "2027-05-25"  # its own ladder stands
+    assert day(got["sp"]) == "2027-05-02"  # other kinds untouched

@@ -237,3 +237,50 @@ def test_an_https_lwa_gets_the_client_secret_over_tls_and_only_to_a_trusted_cert
     assert check_sp(verifier) == Verification(VERIFIED, by="Amazon")
     (seen,) = issuer.seen("/auth/o2/token")
     assert seen.form["client_secret"] == CLIENT_SECRET and seen.form["refresh_token"] == REFRESH
+
+
+# --- the tracked LWA client secret (renewbot.usecases.amazon.lwa_secret_source) -------------------------
+
+STORED = "amzn1.oa2-cs.v1.stored-in-renewbot-9c2e"
+
+
+def test_a_stored_client_secret_wins_over_the_environments(issuer):
+    issuer.client_secret = STORED
+    asked: list[int] = []
+    verifier = lwa(issuer, stored_lwa_secret=lambda: asked.append(1) or STORED)
+    assert check_sp(verifier) == Verification(VERIFIED, by="Amazon")
+    (seen,) = issuer.seen("/auth/o2/token")
+    assert (seen.form["client_id"], seen.form["client_secret"]) == (CLIENT_ID, STORED)
+    assert check_sp(verifier).state == VERIFIED and len(asked) == 2  # asked afresh at each check
+
+
+def test_without_a_stored_secret_the_environments_is_used(issuer):
+    assert check_sp(lwa(issuer, stored_lwa_secret=lambda: None)) == Verification(VERIFIED, by="Amazon")
+    (seen,) = issuer.seen("/auth/o2/token")
+    assert seen.form["client_secret"] == CLIENT_SECRET
+
+
+def test_with_neither_secret_lwa_stays_off_and_without_a_client_id_the_store_is_not_asked(issuer):
+    assert check_sp(lwa(issuer, lwa_client_secret=None, stored_lwa_secret=lambda: None)) is None
+
+    def never() -> str:
+        raise AssertionError("asked for a secret without a client id")
+    assert check_sp(lwa(issuer, lwa_client_id=None, stored_lwa_secret=never)) is None
+    assert issuer.requests == []
+
+
+def test_only_sp_api_checks_ask_for_the_stored_secret_and_repr_never_does(issuer):
+    def never() -> str:
+        raise AssertionError("asked for the stored secret")
+    verifier = lwa(issuer, stored_lwa_secret=never)
+    assert verifier.verify(kind=GENERIC, secret=BEARER, verify_url=f"{issuer.url}/me", token_id="api").state == VERIFIED
+    assert verifier.verify(kind=resolve("amazon-lwa-client-secret"), secret=STORED, verify_url=None,
+                           token_id="lwa") is None
+    assert repr(verifier) == f"HttpVerifier(lwa_url={issuer.url!r}, lwa=on, stored secret first)"
+
+
+def test_from_settings_takes_the_stored_secret_source():
+    settings = Settings.from_env({"AMAZON_LWA_CLIENT_ID": CLIENT_ID}, env_file=None)
+    verifier = HttpVerifier.from_settings(settings, stored_lwa_secret=lambda: STORED)
+    assert verifier.stored_lwa_secret() == STORED and verifier.lwa_client_secret is None
+    assert "lwa=off, stored secret first" in repr(verifier) and STORED not in repr(verifier)
