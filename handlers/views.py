@@ -11,7 +11,7 @@ from handlers import home
 from handlers.access import Access, Decision
 from handlers.lookups import FormLookups
 from handlers.opening import refusal_text
-from handlers.payload import dig, read_submission, token_ref
+from handlers.payload import SubmittedRenewal, dig, read_submission, token_ref
 from jobs.connect import answer
 from renewbot.blocks import ids
 from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_field_text, stale_text
@@ -20,6 +20,7 @@ from renewbot.blocks.notice import resolved_blocks, resolved_text
 from renewbot.blocks.platform import not_connected_blocks, not_connected_text, on_its_way_block, on_its_way_text
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.deps import Deps
+from renewbot.runtime.log_context import log_ids
 from renewbot.usecases.amazon import paired_of
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
 from storage import deliveries
@@ -77,6 +78,11 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
     submitted = read_submission(body)
     if submitted is None:
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
+    with log_ids(token=submitted.state.token_id):  # on every line this submission logs (LOG_FORMAT=json)
+        _apply(ack=ack, submitted=submitted, client=client, deps=deps, lookups=lookups, access=access)
+
+
+def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
     form = submitted.form
     if form.large:  # accounts its no-fetch list did not show keep their flag: read them now, before renew()
         form = replace(form, no_fetch_now=lookups.no_fetch_ids(submitted.state.token_id))
@@ -104,9 +110,10 @@ def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, acce
         logger.exception("renewal of %s failed; nothing was changed", request.token_id)
         return _reject(ack, {ids.SECRET_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
     ack()
-    logger.info("token %s renewed by %s: %s -> %s (%s)", outcome.token_id, outcome.renewed_by,
-                outcome.old_expiry.date(), outcome.new_expiry.date(), outcome.verification or "not checked")
-    announce(client, outcome, deps=deps)
+    with log_ids(renewal=outcome.renewal_id):
+        logger.info("token %s renewed by %s: %s -> %s (%s)", outcome.token_id, outcome.renewed_by,
+                    outcome.old_expiry.date(), outcome.new_expiry.date(), outcome.verification or "not checked")
+        announce(client, outcome, deps=deps)
     home.refresh_after_renewal(client, deps=deps, access=access)  # after the commit and the ack, on its own thread
 
 

@@ -109,3 +109,24 @@ def test_a_request_id_is_the_callers_only_when_plain():
     assert request_id("req-123") == "req-123"
     made = request_id("bad id\nwith spaces")
     assert len(made) == 16 and made.isalnum() and made != request_id(None)
+
+
+def test_a_renewal_through_the_modal_logs_its_token_and_renewal_ids(json_lines, engine, slack, bot):
+    from sqlmodel import select
+
+    from renewbot.blocks import ids
+    from storage.db import session_scope
+    from storage.models import Renewal
+    from tests.support.slack_requests import state_values
+
+    seed(engine, now=NOW, tokens=[token("sp", NOW + timedelta(days=3), kind="amazon-sp-api", owners=["U0OWNER"])])
+    bot.command("sp")
+    slack.wait_for("views.open")
+    (view,) = slack.views.values()
+    status, _ = bot.submit(view, state_values(view, {ids.SECRET_BLOCK: {"value": LWA}}))
+    assert status == 200
+    with session_scope(engine) as session:
+        (renewal,) = session.exec(select(Renewal)).all()
+    (line,) = [line for line in json_lines() if line["message"].startswith("token sp renewed by")]
+    assert (line["token"], line["renewal"]) == ("sp", str(renewal.id))
+    assert all("Atzr|" not in json.dumps(entry) for entry in json_lines())
