@@ -65,6 +65,9 @@ class Token(SQLModel, table=True):
               postgresql_where=text("source IS NOT NULL")),
         # The pickers' type-ahead (options loads) seeks names by prefix here instead of reading every token.
         Index("ix_token_lower_name", func.lower(text("name"))),
+        # Follow-ups read the tokens near or past expiry, and each channel's digest its tokens by expiry.
+        Index("ix_token_expires_at", "expires_at"),
+        Index("ix_token_channel_expires_at", "channel", "expires_at"),
     )
     id: str = Field(primary_key=True, max_length=200)
     kind: str = Field(max_length=40)

@@ -78,9 +78,14 @@ def upgrade() -> None:
     op.add_column('token', sa.Column('muted_by', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
     op.add_column('token', sa.Column('muted_at', storage.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('token', sa.Column('mute_reason', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True))
+    # Follow-ups read the tokens near or past expiry; a digest, one channel's tokens by expiry.
+    op.create_index('ix_token_expires_at', 'token', ['expires_at'], unique=False)
+    op.create_index('ix_token_channel_expires_at', 'token', ['channel', 'expires_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_token_channel_expires_at', table_name='token')
+    op.drop_index('ix_token_expires_at', table_name='token')
     for column in ('mute_reason', 'muted_at', 'muted_by', 'muted_expiry', 'escalate_to'):
         op.drop_column('token', column)
     for column in ('snoozed_by', 'snoozed_until', 'acked_at', 'acked_by'):
