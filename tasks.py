@@ -1,5 +1,8 @@
 """Developer entry points that need nothing but Python: `python3 tasks.py demo|test|lint|lock`.
 
+`demo` starts the sandbox (`renewbot sandbox`: the real bot, a stand-in Slack and a page; extra arguments such as
+`--port 8081` or `--check` go to it).
+
 Each command creates ./.venv and installs into it, when pyproject.toml or the lock changed: first
 every dependency from requirements.lock, pinned and hash-checked, then renewbot itself (editable,
 no dependencies of its own: pip refuses editable installs in hash-checking mode). So a fresh machine
@@ -44,10 +47,10 @@ def run(*args: str) -> int:
     return subprocess.call([*args], cwd=ROOT)
 
 
-def demo() -> int:
-    # Writes a demo inventory dated from today, imports it, and scans. Without Slack credentials
-    # the scan is a dry run that prints the notices.
-    return run(str(RENEWBOT), "demo")
+def demo(extra: list[str] | None = None) -> int:
+    # The sandbox: the real bot against a stand-in Slack, shown as a page on 127.0.0.1 (its URL is printed).
+    # `renewbot demo` still runs the one-scan demo that prints its notices in the terminal.
+    return run(str(RENEWBOT), "sandbox", *(extra or []))
 
 
 def test(extra: list[str]) -> int:
@@ -66,9 +69,9 @@ def lock() -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"demo": demo, "test": lambda: test(argv[1:]), "lint": lint, "lock": lock}
+    commands = {"demo": lambda: demo(argv[1:]), "test": lambda: test(argv[1:]), "lint": lint, "lock": lock}
     if not argv or argv[0] not in commands:
-        print("usage: python3 tasks.py demo | test [pytest args] | lint | lock", file=sys.stderr)
+        print("usage: python3 tasks.py demo [--port N] | test [pytest args] | lint | lock", file=sys.stderr)
         return 2
     ensure_venv()
     return commands[argv[0]]()

@@ -11,14 +11,15 @@ Anything Slack does not answer refuses (fail closed), with a warning in the log.
 
 Slack's answers are kept for a few minutes (TTL_SECONDS), failures for a few seconds, so a burst of clicks
 costs one users.info per person, one conversations.members per channel (or one users.conversations per
-person when a picker spans many channels) and one usergroups.users.list per group, never one call per click.
-Concurrent lookups of the same key share one call.
+person when a picker spans many channels) and one usergroups.users.list per group (or one usergroups.list for
+all of them when many are unknown), never one call per click. Concurrent lookups of the same key share one call.
+A group Slack says does not exist (no_such_subteam) or lists as disabled names no one: that is an answer, kept
+like any other, so such a group in one token's owners does not make every decision about it "unverified".
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,18 +27,22 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from renewbot.domain.patterns import OWNER_WILDCARD
+from handlers.slack_cache import PAGE_SIZE, TTLCache, Unavailable, answer, paged
+from renewbot.domain.patterns import OWNER_WILDCARD, is_group
 
 logger = logging.getLogger(__name__)
 
 WILDCARD = OWNER_WILDCARD
 TTL_SECONDS = 180.0
 FAILURE_TTL_SECONDS = 15.0  # a failed lookup refuses for this long instead of calling Slack on every click
-PAGE_SIZE = 1000
-MAX_PAGES = 100  # 100,000 members or channels; beyond that the list is cut short (and refuses the rest)
 # A picker needing more unknown channels than this asks for the person's channels in one paged call instead.
 PER_CHANNEL_LIMIT = 3
-LOAD_WAIT_SECONDS = 15.0
+# More unknown user groups than this are read with one usergroups.list (include_users) instead of one each:
+# cold, 30 groups one by one would outlast Slack's 3 seconds for an options load.
+PER_GROUP_LIMIT = 3
+# usergroups.users.list's answers for a group that is gone for good (or a workspace without user groups):
+# it names no one, which is an answer, not a failure to get one.
+GROUP_GONE = frozenset({"no_such_subteam", "plan_upgrade_required"})
 
 # Why a decision went the way it did; the refusal text is chosen from it.
 NAMED, GROUP, CHANNEL_MEMBER, WORKSPACE_MEMBER = "named", "group", "channel", "workspace"
@@ -59,87 +64,6 @@ class Person:
     active: bool  # not deactivated, not a bot
 
 
-class _Unavailable(Exception):
-    pass
-
-
-class _TTLCache:
-    """Values for `ttl` seconds, failures (None) for `failure_ttl`; one load per key at a time."""
-
-    def __init__(self, *, ttl: float, failure_ttl: float, clock: Callable[[], float], max_entries: int) -> None:
-        self._ttl, self._failure_ttl, self._clock, self._max = ttl, failure_ttl, clock, max_entries
-        self._lock = threading.Lock()
-        self._entries: dict[Any, tuple[float, Any]] = {}
-        self._loading: dict[Any, threading.Event] = {}
-
-    def peek(self, key: Any) -> tuple[bool, Any]:
-        """(True, value or None for a failure) when fresh, else (False, None). Never calls Slack."""
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > self._clock():
-                return True, hit[1]
-            return False, None
-
-    def get(self, key: Any, load: Callable[[], Any]) -> Any:
-        """The value, or None when it could not be loaded."""
-        while True:
-            with self._lock:
-                hit = self._entries.get(key)
-                if hit is not None and hit[0] > self._clock():
-                    return hit[1]
-                flight = self._loading.get(key)
-                if flight is None:
-                    flight = self._loading[key] = threading.Event()
-                    break
-            if not flight.wait(LOAD_WAIT_SECONDS):  # another thread's call is hanging: refuse rather than pile on
-                return None
-            with self._lock:
-                hit = self._entries.get(key)
-                if hit is not None:
-                    return hit[1]  # what that call found, even if it expired in between
-        value = None
-        try:
-            value = load()
-        except _Unavailable:
-            pass
-        finally:
-            with self._lock:
-                now = self._clock()
-                if len(self._entries) >= self._max:
-                    self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-                    if len(self._entries) >= self._max:
-                        self._entries.clear()
-                self._entries[key] = (now + (self._ttl if value is not None else self._failure_ttl), value)
-                del self._loading[key]
-                flight.set()
-        return value
-
-
-def _call(what: str, call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except SlackApiError as exc:
-        logger.warning("cannot read %s: %s; refusing", what, exc.response.get("error"))
-    except Exception as exc:  # connection errors, timeouts: refuse as well
-        logger.warning("cannot read %s: %s; refusing", what, type(exc).__name__)
-    raise _Unavailable(what)
-
-
-def _paged(what: str, call: Callable[[str | None], Any], key: str) -> frozenset[str]:
-    found: set[str] = set()
-    cursor = None
-    for _ in range(MAX_PAGES):
-        response = _call(what, lambda c=cursor: call(c))
-        items = response.get(key) or []
-        found.update(i for i in items if isinstance(i, str))
-        meta = response.get("response_metadata")
-        cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
-        if not cursor:
-            return frozenset(found)
-    logger.warning("%s has more than %d pages; the rest is not considered", what, MAX_PAGES)
-    return frozenset(found)
-
-
 class Access:
     """One per app: decides with cached Slack lookups. `client` is the bot's WebClient."""
 
@@ -148,11 +72,12 @@ class Access:
         self._client = client
         self._team = team_id
         kw = dict(ttl=ttl, failure_ttl=failure_ttl, clock=clock)
-        self._people = _TTLCache(max_entries=20_000, **kw)
-        self._channels = _TTLCache(max_entries=2_000, **kw)
-        self._user_channels = _TTLCache(max_entries=5_000, **kw)
-        self._groups = _TTLCache(max_entries=2_000, **kw)
-        self._auth = _TTLCache(max_entries=1, **kw)
+        self._people = TTLCache(max_entries=20_000, **kw)
+        self._channels = TTLCache(max_entries=2_000, **kw)
+        self._user_channels = TTLCache(max_entries=5_000, **kw)
+        self._groups = TTLCache(max_entries=2_000, **kw)
+        self._all_groups = TTLCache(max_entries=1, **kw)
+        self._auth = TTLCache(max_entries=1, **kw)
 
     # --- what Slack says, cached ---------------------------------------------------------------
 
@@ -164,9 +89,9 @@ class Access:
     def team_id(self) -> str | None:
         if self._team is None:
             def load():
-                team = _call("auth.test", self._client.auth_test).get("team_id")
+                team = answer("auth.test", self._client.auth_test).get("team_id")
                 if not isinstance(team, str) or not team:
-                    raise _Unavailable("auth.test")
+                    raise Unavailable("auth.test")
                 return team
             team = self._auth.get("team", load)
             if team is not None:
@@ -175,9 +100,9 @@ class Access:
 
     def person(self, user_id: str) -> Person | None:
         def load() -> Person:
-            user = _call(f"user {user_id}", lambda: self._client.users_info(user=user_id)).get("user")
+            user = answer(f"user {user_id}", lambda: self._client.users_info(user=user_id)).get("user")
             if not isinstance(user, dict) or user.get("id") != user_id:
-                raise _Unavailable(user_id)
+                raise Unavailable(user_id)
             grid = user.get("enterprise_user")
             teams = {user.get("team_id")}
             if isinstance(grid, dict) and isinstance(grid.get("teams"), list):
@@ -191,7 +116,7 @@ class Access:
 
     def channel_members(self, channel: str) -> frozenset[str] | None:
         what = f"the members of {channel}"
-        return self._channels.get(channel, lambda: _paged(what, lambda cursor: self._client.conversations_members(
+        return self._channels.get(channel, lambda: paged(what, lambda cursor: self._client.conversations_members(
             channel=channel, limit=PAGE_SIZE, **({"cursor": cursor} if cursor else {})), "members"))
 
     def channels_of(self, user_id: str) -> frozenset[str] | None:
@@ -203,12 +128,45 @@ class Access:
                 **({"cursor": cursor} if cursor else {}))
             return {"ids": [c.get("id") for c in response.get("channels") or [] if isinstance(c, dict)],
                     "response_metadata": response.get("response_metadata")}
-        return self._user_channels.get(user_id, lambda: _paged(what, page, "ids"))
+        return self._user_channels.get(user_id, lambda: paged(what, page, "ids"))
 
     def group_members(self, group: str) -> frozenset[str] | None:
+        def ask() -> Any:
+            try:
+                return self._client.usergroups_users_list(usergroup=group)
+            except SlackApiError as exc:
+                if exc.response.get("error") not in GROUP_GONE:
+                    raise
+                logger.warning("user group %s: %s; it names no one", group, exc.response.get("error"))
+                return {"users": []}
         return self._groups.get(group, lambda: frozenset(
-            _call(f"user group {group}", lambda: self._client.usergroups_users_list(usergroup=group)).get("users")
-            or []))
+            u for u in answer(f"user group {group}", ask).get("users") or [] if isinstance(u, str)))
+
+    def load_groups(self, groups: Iterable[str]) -> None:
+        """When more than PER_GROUP_LIMIT of these groups are not cached, reads every group's members with one
+        usergroups.list and keeps them per group. A disabled group names no one; a group missing from the answer
+        is left to group_members (one call each: such groups are rare). A failure is kept for the unknown
+        groups, so the call is not repeated per group right after."""
+        unknown = [g for g in dict.fromkeys(groups) if is_group(g) and not self._groups.peek(g)[0]]
+        if len(unknown) <= PER_GROUP_LIMIT:
+            return
+
+        def load() -> dict[str, frozenset[str]]:
+            listed = answer("the user groups", lambda: self._client.usergroups_list(include_users=True,
+                                                                                    include_disabled=True))
+            found = {}
+            for group in listed.get("usergroups") or []:
+                if isinstance(group, dict) and isinstance(group.get("id"), str):
+                    disabled = bool(group.get("date_delete"))
+                    found[group["id"]] = frozenset(() if disabled else (
+                        u for u in group.get("users") or [] if isinstance(u, str)))
+            return found
+        everyone = self._all_groups.get("all", load)
+        for group in unknown:
+            if everyone is None:
+                self._groups.put(group, None)
+            elif group in everyone:
+                self._groups.put(group, everyone[group])
 
     # --- the rule ------------------------------------------------------------------------------
 
@@ -246,7 +204,7 @@ class Access:
         if user_id in owners:
             return Decision(True, NAMED)
         unread_group = False
-        for group in (o for o in owners if o.startswith("S")):
+        for group in (o for o in owners if is_group(o)):
             members = self.group_members(group)
             unread_group = unread_group or members is None
             if members is not None and user_id in members:
@@ -278,11 +236,13 @@ class Access:
                         rows: Iterable[tuple[str, str, Sequence[str], str]]) -> list[tuple[str, str]]:
         """(id, name) of the rows (id, name, owners, channel) this person may act on, in order.
 
-        Cold, this costs one users.info (only if some row needs it), one call per distinct user group,
-        and either one conversations.members per channel (up to PER_CHANNEL_LIMIT of them) or one paged
-        users.conversations; warm, nothing.
+        Cold, this costs one users.info (only if some row needs it), one call per distinct user group (one
+        usergroups.list for all when more than PER_GROUP_LIMIT are unknown), and either one
+        conversations.members per channel (up to PER_CHANNEL_LIMIT of them) or one paged users.conversations;
+        warm, nothing.
         """
         rows = list(rows)
+        self.load_groups(o for _, _, owners, _ in rows for o in owners)
         may_fetch = True
         channels = {ch for _, _, owners, ch in rows if not owners and ch and user_id not in owners}
         if channels and self._full_member(user_id) is None:

@@ -1,7 +1,9 @@
 """`/renew-token add`: opening the modal that registers a new token, its submission, and its user-group picker.
 
 Who may add: the users and user groups in RENEWBOT_ADMINS when set, else any full member of the workspace
-(who then becomes an owner). Checked when the modal opens and again when it is submitted.
+(who then becomes an owner). Checked when the modal opens and again when it is submitted. Without admins, the
+adder must also be a member of the token's channel: its notices (and, later, its reminders) mention the owners
+there, and nobody should be able to aim a daily ping at a channel they are not part of.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 GROUPS_TTL_SECONDS = 180.0  # usergroups.list changes rarely; the picker asks on every keystroke
 GROUPS_FAILURE_TTL_SECONDS = 15.0
+GROUPS_FIRST_WAIT_SECONDS = 2.0  # with nothing known yet, a keystroke waits this long for the first answer
 
 # Where each field's problem is shown.
 _BLOCK = {usecase.NAME: ids.ADD_NAME_BLOCK, usecase.ID: ids.ADD_ID_BLOCK, usecase.KIND: ids.ADD_KIND_BLOCK,
@@ -43,28 +46,52 @@ _BLOCK = {usecase.NAME: ids.ADD_NAME_BLOCK, usecase.ID: ids.ADD_ID_BLOCK, usecas
 
 
 class UserGroups:
-    """usergroups.list, kept a few minutes: (id, handle, name) of the workspace's enabled groups."""
+    """usergroups.list, kept a few minutes: (id, handle, name) of the workspace's enabled groups.
 
-    def __init__(self, client, *, ttl: float = GROUPS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
-        self._client, self._ttl, self._clock = client, ttl, clock
+    One caller at a time asks Slack, outside the lock: the others get the last list (stale, until the answer),
+    or, before any list is known, wait a bounded time for the first answer. A slow usergroups.list never
+    queues every keystroke behind it.
+    """
+
+    def __init__(self, client, *, ttl: float = GROUPS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic,
+                 first_wait: float = GROUPS_FIRST_WAIT_SECONDS):
+        self._client, self._ttl, self._clock, self._first_wait = client, ttl, clock, first_wait
         self._lock = threading.Lock()
-        self._value: tuple[float, list[tuple[str, str, str]] | None] | None = None
+        self._value: tuple[float, list[tuple[str, str, str]] | None] | None = None  # (fresh until, groups)
+        self._refreshing: threading.Event | None = None
 
     def get(self) -> list[tuple[str, str, str]] | None:
-        with self._lock:  # one call at a time: a burst of keystrokes waits for the first answer
-            if self._value is not None and self._value[0] > self._clock():
-                return self._value[1]
-            try:
-                groups = self._client.usergroups_list(include_disabled=False).get("usergroups") or []
-                found = [(g["id"], str(g.get("handle") or g["id"]), str(g.get("name") or ""))
-                         for g in groups if isinstance(g, dict) and isinstance(g.get("id"), str)
-                         and not g.get("date_delete")]
-                self._value = (self._clock() + self._ttl, found)
-            except Exception as exc:
-                why = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-                logger.warning("cannot read the user groups (usergroups.list): %s", why)
-                self._value = (self._clock() + GROUPS_FAILURE_TTL_SECONDS, None)
-            return self._value[1]
+        with self._lock:
+            value = self._value
+            if value is not None and value[0] > self._clock():
+                return value[1]
+            flight, mine = self._refreshing, self._refreshing is None
+            if mine:
+                flight = self._refreshing = threading.Event()
+        if not mine:
+            if value is not None:
+                return value[1]
+            flight.wait(self._first_wait)
+            with self._lock:
+                return self._value[1] if self._value is not None else None
+        found, ttl = None, GROUPS_FAILURE_TTL_SECONDS
+        try:
+            found, ttl = self._load(), self._ttl
+        except Exception as exc:
+            why = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            logger.warning("cannot read the user groups (usergroups.list): %s", why)
+            found = value[1] if value is not None else None  # a failed refresh keeps the list it had
+        finally:
+            with self._lock:
+                self._value = (self._clock() + ttl, found)
+                self._refreshing = None
+            flight.set()
+        return found
+
+    def _load(self) -> list[tuple[str, str, str]]:
+        groups = self._client.usergroups_list(include_disabled=False).get("usergroups") or []
+        return [(g["id"], str(g.get("handle") or g["id"]), str(g.get("name") or ""))
+                for g in groups if isinstance(g, dict) and isinstance(g.get("id"), str) and not g.get("date_delete")]
 
 
 def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access, admins: tuple[str, ...]) -> None:
@@ -114,6 +141,18 @@ def channel_problem(client, channel: str) -> str | None:
     return None
 
 
+def adder_channel_problem(access: Access, user_id: str, channel: str) -> str | None:
+    """Without admins: the inline error when the person adding is not a member of `channel` (or Slack can't say).
+
+    Asked as the person's channels (users.conversations, one page for nearly everyone, often cached by Home)
+    rather than the channel's members, which take a page per 1,000 members inside Slack's 3 s.
+    """
+    mine = access.channels_of(user_id)
+    if mine is None:
+        return channel_problem_text("unverified", channel)
+    return None if channel in mine else channel_problem_text("adder_not_member", channel)
+
+
 def on_add_submit(*, ack, body: dict, client, deps: Deps, access: Access, admins: tuple[str, ...]) -> None:
     """Checks who and what (Slack first, then one transaction) inside Slack's 3 s, so every problem is inline."""
     user_id = dig(body, "user", "id")
@@ -123,6 +162,8 @@ def on_add_submit(*, ack, body: dict, client, deps: Deps, access: Access, admins
         why = decision.why if decision is not None else "unverified"
         return ack(response_action="errors", errors={ids.ADD_NAME_BLOCK: not_allowed_to_add_text(why, admins)})
     problem = channel_problem(client, form.channel) if is_channel_id(form.channel) else None
+    if problem is None and not admins and is_channel_id(form.channel) and not form.channel.startswith("D"):
+        problem = adder_channel_problem(access, user_id, form.channel)
     try:
         outcome = usecase.add_token(engine=deps.engine, form=form, now=deps.clock(),
                                     adder=None if admins else user_id, channel_problem=problem)
@@ -132,7 +173,8 @@ def on_add_submit(*, ack, body: dict, client, deps: Deps, access: Access, admins
         logger.exception("adding a token failed; nothing was saved")
         return ack(response_action="errors",
                    errors={ids.ADD_NAME_BLOCK: "renewbot could not save this (nothing was saved). Try again."})
-    ack(response_action="update", view=added_view(outcome, now_date=deps.clock().date()))
+    # Logged before the ack: once acknowledged, the answer may reach Slack (and a test) before this line would.
     logger.info("token %s added by %s: kind %s, expires %s, channel %s, %d owner(s), %d account(s)",
                 outcome.token_id, user_id, form.kind, outcome.expires_at.date(), outcome.channel,
                 len(outcome.owners), len(outcome.accounts))
+    ack(response_action="update", view=added_view(outcome, now_date=deps.clock().date()))

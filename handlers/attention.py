@@ -1,7 +1,8 @@
 """Attention on a notice: "I'm on it", Snooze, Mute (its form) and Unmute. Owners only, like Renew.
 
 Each click is acknowledged first, then the use case commits, then the notice messages are edited to show
-who did what (never a Slack call while a transaction is open). Refusals are ephemeral, in the notice's channel.
+who did what (never a Slack call while a transaction is open). Refusals are ephemeral, in the notice's channel;
+the mute form's are inline. Log lines carry the token's id (LOG_FORMAT=json).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from datetime import datetime
 from slack_bolt import App
 
 from handlers.access import Access
+from handlers.attention_payload import AttentionClick, read_attention_click, read_mute_submission
 from handlers.lookups import FormLookups
 from handlers.opening import refusal_text
-from handlers.payload import AttentionClick, read_attention_click, read_mute_submission
 from renewbot.blocks import ids
-from renewbot.blocks.attention import mute_metadata, mute_modal
+from renewbot.blocks.attention import mute_modal
 from renewbot.blocks.messages import failure_text, not_allowed_field_text
 from renewbot.blocks.notice import notice_blocks, notice_text
 from renewbot.runtime.deps import Deps
+from renewbot.runtime.log_context import log_ids
 from renewbot.usecases import attention
 from renewbot.usecases.attention import REASON_FIELD, TEXT_FIELD, AttentionOutcome, AttentionRefused, MuteRejected
 
@@ -71,47 +73,47 @@ def _refusal(exc: AttentionRefused) -> str:
     return refusal_text(exc.token, exc.decision) if exc.decision is not None else exc.text
 
 
-def on_click(*, ack, body: dict, client, deps: Deps, act: Callable[[AttentionClick], AttentionOutcome]) -> None:
-    ack()
-    click = read_attention_click(body)
-
+def _teller(client, click: AttentionClick) -> Callable[[str], None]:
     def tell(text: str) -> None:
         if click.channel:
             client.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
+    return tell
 
-    try:
-        if click.ref is None:
-            return tell(UNREADABLE)
+
+def on_click(*, ack, body: dict, client, deps: Deps, act: Callable[[AttentionClick], AttentionOutcome]) -> None:
+    ack()
+    click = read_attention_click(body)
+    tell = _teller(client, click)
+    with log_ids(token=click.ref.token_id if click.ref else None):
         try:
-            outcome = act(click)
-        except AttentionRefused as exc:
-            return tell(_refusal(exc))
-        edit_notices(client, outcome, deps.clock())
-    except Exception:
-        logger.exception("a notice's attention control failed")
-        tell(failure_text())
+            if click.ref is None:
+                return tell(UNREADABLE)
+            try:
+                outcome = act(click)
+            except AttentionRefused as exc:
+                return tell(_refusal(exc))
+            edit_notices(client, outcome, deps.clock())
+        except Exception:
+            logger.exception("a notice's attention control failed")
+            tell(failure_text())
 
 
 def on_mute_click(*, ack, body: dict, client, deps: Deps, decider) -> None:
     ack()
     click = read_attention_click(body)
-
-    def tell(text: str) -> None:
-        if click.channel:
-            client.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
-
-    try:
-        if click.ref is None or click.trigger_id is None:
-            return tell(UNREADABLE)
+    tell = _teller(client, click)
+    with log_ids(token=click.ref.token_id if click.ref else None):
         try:
-            token = attention.check_mute(engine=deps.engine, ref=click.ref, decide=decider(click.user_id))
-        except AttentionRefused as exc:
-            return tell(_refusal(exc))
-        metadata = mute_metadata(token, click.ref.stage, click.channel, click.message_ts)
-        client.views_open(trigger_id=click.trigger_id, view=mute_modal(token, metadata=metadata))
-    except Exception:
-        logger.exception("opening the mute form failed")
-        tell(failure_text())
+            if click.ref is None or click.trigger_id is None:
+                return tell(UNREADABLE)
+            try:
+                token = attention.check_mute(engine=deps.engine, ref=click.ref, decide=decider(click.user_id))
+            except AttentionRefused as exc:
+                return tell(_refusal(exc))
+            client.views_open(trigger_id=click.trigger_id, view=mute_modal(token, click.ref.stage))
+        except Exception:
+            logger.exception("opening the mute form failed")
+            tell(failure_text())
 
 
 def on_mute_submit(*, ack, body: dict, client, deps: Deps, decider) -> None:
@@ -119,22 +121,22 @@ def on_mute_submit(*, ack, body: dict, client, deps: Deps, decider) -> None:
     submitted = read_mute_submission(body)
     if submitted.ref is None:
         return ack(response_action="errors", errors={ids.MUTE_REASON_BLOCK: UNREADABLE})
-    try:
-        reason = attention.validate_mute(submitted.reason, submitted.text)
-        outcome = attention.mute(engine=deps.engine, ref=submitted.ref, user_id=submitted.user_id, reason=reason,
-                                 now=deps.clock(), decide=decider(submitted.user_id))
-    except MuteRejected as exc:
-        return ack(response_action="errors", errors={FORM_FIELDS[k]: v for k, v in exc.errors.items()})
-    except AttentionRefused as exc:
-        why = (not_allowed_field_text(exc.decision.why) if exc.decision is not None
-               else exc.text.replace("*", ""))
-        return ack(response_action="errors", errors={ids.MUTE_REASON_BLOCK: why})
-    except Exception:
-        logger.exception("muting token %s failed; nothing was changed", submitted.ref.token_id)
-        return ack(response_action="errors",
-                   errors={ids.MUTE_REASON_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
-    ack()
-    edit_notices(client, outcome, deps.clock())
+    with log_ids(token=submitted.ref.token_id):
+        try:
+            reason = attention.validate_mute(submitted.reason, submitted.text)
+            outcome = attention.mute(engine=deps.engine, ref=submitted.ref, user_id=submitted.user_id,
+                                     reason=reason, now=deps.clock(), decide=decider(submitted.user_id))
+        except MuteRejected as exc:
+            return ack(response_action="errors", errors={FORM_FIELDS[k]: v for k, v in exc.errors.items()})
+        except AttentionRefused as exc:
+            why = not_allowed_field_text(exc.decision.why) if exc.decision is not None else exc.plain
+            return ack(response_action="errors", errors={ids.MUTE_REASON_BLOCK: why})
+        except Exception:
+            logger.exception("muting token %s failed; nothing was changed", submitted.ref.token_id)
+            return ack(response_action="errors", errors={
+                ids.MUTE_REASON_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
+        ack()
+        edit_notices(client, outcome, deps.clock())
 
 
 def edit_notices(client, outcome: AttentionOutcome, now: datetime) -> None:

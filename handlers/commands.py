@@ -1,4 +1,4 @@
-"""/renew-token [token id or name | list | help | add [name]]."""
+"""/renew-token [token id or name | list [expired|due|fine] [page N] | help | add [name]]."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from renewbot.blocks import ids
 from renewbot.blocks.help import usage_text
 from renewbot.blocks.messages import failure_text, unknown_token_text
 from renewbot.runtime.deps import Deps
+from renewbot.usecases.overview import parse_list_words
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access, admi
 def on_renew_command(*, ack, command: dict, client, respond, deps: Deps, lookups: FormLookups,
                      access: Access, admins: tuple[str, ...] = ()) -> None:
     """A subcommand word wins over a token of that name (`list`, `help`, `add`); such a token is still in the
-    picker. `add <words>` opens the renewal form when the whole text names a token, else the add form."""
+    picker. `add <words>` opens the renewal form when the whole text names a token, else the add form.
+    `list` takes `[expired|due|fine] [[page] N]`; other words after it are read as a token's name."""
     ack()
     raw = command.get("text") if isinstance(command.get("text"), str) else ""
     ref = token_ref(raw, typed=True)
@@ -49,8 +51,9 @@ def on_renew_command(*, ack, command: dict, client, respond, deps: Deps, lookups
         word = word.lower()
         if word == ids.SUBCOMMAND_HELP and not rest:
             return tell(usage_text(admins_configured=bool(admins)))
-        if word == ids.SUBCOMMAND_LIST and not rest:
-            return home.answer_list(deps=deps, lookups=lookups, access=access, user_id=user_id, tell=tell)
+        if word == ids.SUBCOMMAND_LIST and (page := parse_list_words(rest)) is not None:
+            return home.answer_list(deps=deps, access=access, user_id=user_id, tell=tell, group=page[0],
+                                    page=page[1])
         if word == ids.SUBCOMMAND_ADD and (not rest or lookups.token(ref) is None):
             open_add_modal(deps=deps, access=access, admins=admins, client=client, user_id=user_id,
                            trigger_id=command["trigger_id"], channel=channel, name=rest or None, tell=tell)

@@ -1,4 +1,4 @@
-"""A few-seconds cache of what the renewal form lists (the token picker, a token's accounts).
+"""A few-seconds cache of what the renewal form shows (a token by id or name, its accounts, the kinds).
 
 Why: under a burst of clicks the form's lookups were the largest share of the
 CPU each request costs, and that CPU delays the next request's ack. What the
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from renewbot.domain.kinds import Kind, resolve
 from renewbot.usecases.kinds import team_kinds
@@ -45,21 +45,6 @@ class FormLookups:
                 self._entries.clear()
             self._entries[key] = (now + self._ttl, value)
         return value
-
-    def choices(self) -> list[tuple[str, str]]:
-        def load():
-            with session_scope(self._engine) as session:
-                return queries.token_names(session=session)
-        return self._cached("choices", load)
-
-    def picker_rows(self) -> list[tuple[str, str, tuple[str, ...], str]]:
-        """(id, name, owners, channel) of the tokens the picker may list, in its order (as choices())."""
-        def load():
-            stmt = (select(Token.id, Token.name, Token.owners, Token.channel)
-                    .where(col(Token.retired).is_(False)).order_by(Token.name))
-            with session_scope(self._engine) as session:
-                return [(r[0], r[1], tuple(r[2] or ()), r[3]) for r in session.exec(stmt).all()]
-        return self._cached("picker_rows", load)
 
     def channel_now(self, token_id: str) -> str | None:
         """The token's channel read now, not cached: a submission decides with it."""

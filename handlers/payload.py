@@ -1,11 +1,11 @@
 """Reading Slack payloads, in one place and defensively: anything can arrive, nothing may crash a handler.
 
-Handlers read what they need here and pass plain values on; nothing else digs in a payload.
+Handlers read what they need here and pass plain values on; nothing else digs in a payload. The attention
+controls' payloads are read in handlers/attention_payload.py, on the same terms.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -16,7 +16,6 @@ from renewbot.blocks.modal import ModalState
 from renewbot.domain.patterns import CONTROL_RE
 from renewbot.domain.validation import REENABLE_ALL_VALUE, RenewalForm, Submission, validate_renewal
 from renewbot.usecases.add_token import MAX_PICKED, AddForm
-from renewbot.usecases.attention import NoticeRef
 from storage.models import Account
 
 MAX_REF = 200
@@ -213,95 +212,3 @@ def read_suggestion(body: Any) -> Suggestion:
                       block_id=block_id if isinstance(block_id, str) else None,
                       callback_id=callback_id if isinstance(callback_id, str) else None,
                       state=ModalState.load(dig(body, "view", "private_metadata")))
-
-
-# --- attention on a notice: "I'm on it", snooze, mute (values from renewbot/blocks/attention.py) -----------
-
-def _json_object(value: Any) -> dict:
-    if not isinstance(value, str) or len(value) > 3000:
-        return {}
-    try:
-        loaded = json.loads(value)
-    except ValueError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def _notice_ref(token_id: Any, fields: dict) -> NoticeRef | None:
-    token_id, expires_at, stage = token_ref(token_id), _moment(fields.get("e")), fields.get("s")
-    if token_id is None or expires_at is None or not isinstance(stage, str) or not 0 < len(stage) <= 20:
-        return None
-    return NoticeRef(token_id=token_id, expires_at=expires_at, stage=stage)
-
-
-@dataclass(frozen=True)
-class AttentionClick:
-    """A click on a notice's attention control: which notice (None when unreadable), who, and the message."""
-    ref: NoticeRef | None
-    user_id: str
-    channel: str | None
-    message_ts: str | None
-    trigger_id: str | None
-    days: int | None = None  # the snooze length picked
-
-
-def _message_token(body: Any) -> Any:
-    """The token id of the clicked message, from its Renew button (a snooze option has no room for it)."""
-    blocks = dig(body, "message", "blocks")
-    for block in blocks if isinstance(blocks, list) else ():
-        elements = dig(block, "elements")
-        for element in elements if isinstance(elements, list) else ():
-            if isinstance(element, dict) and element.get("action_id") == ids.RENEW_BUTTON:
-                return element.get("value")
-    return None
-
-
-def read_attention_click(body: Any) -> AttentionClick:
-    channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
-    ts = dig(body, "container", "message_ts") or dig(body, "message", "ts")
-    action, trigger = dig(body, "actions", 0), dig(body, "trigger_id")
-    days = None
-    if dig(action, "action_id") == ids.SNOOZE_SELECT:
-        fields = _json_object(dig(action, "selected_option", "value"))
-        ref = _notice_ref(_message_token(body), fields)
-        days = fields.get("d") if type(fields.get("d")) is int else None
-    else:
-        fields = _json_object(dig(action, "value"))
-        ref = _notice_ref(fields.get("t"), fields)
-    return AttentionClick(ref=ref, user_id=str(dig(body, "user", "id")),
-                          channel=channel if isinstance(channel, str) else None,
-                          message_ts=ts if isinstance(ts, str) else None,
-                          trigger_id=trigger if isinstance(trigger, str) else None, days=days)
-
-
-@dataclass(frozen=True)
-class MuteSubmission:
-    ref: NoticeRef | None
-    user_id: str
-    channel: str | None  # the notice message the form was opened from
-    message_ts: str | None
-    reason: str | None
-    text: str | None
-
-
-def read_mute_submission(body: Any) -> MuteSubmission:
-    meta = _json_object(dig(body, "view", "private_metadata"))
-    values = dig(body, "view", "state", "values")
-    values = values if isinstance(values, dict) else {}
-    reason = dig(values, ids.MUTE_REASON_BLOCK, ids.MUTE_REASON_INPUT, "selected_option", "value")
-    text = dig(values, ids.MUTE_TEXT_BLOCK, ids.MUTE_TEXT_INPUT, "value")
-    channel, ts = meta.get("c"), meta.get("m")
-    return MuteSubmission(ref=_notice_ref(meta.get("t"), meta), user_id=str(dig(body, "user", "id")),
-                          channel=channel if isinstance(channel, str) else None,
-                          message_ts=ts if isinstance(ts, str) else None,
-                          reason=reason if isinstance(reason, str) else None, text=_text(text))

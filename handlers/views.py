@@ -30,14 +30,15 @@ from storage.models import DeliveryState
 logger = logging.getLogger(__name__)
 
 
-def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access) -> None:
+def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access,
+             refresher: home.HomeRefresher | None = None) -> None:
     @app.action(ids.TOKEN_SELECT)
     def _picked(ack, body, client):
         on_token_picked(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access)
 
     @app.view(ids.RENEW_MODAL)
     def _submitted(ack, body, client):
-        on_submit(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access)
+        on_submit(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access, refresher=refresher)
         lookups.invalidate()  # the form should show this renewal's flags at once
 
 
@@ -73,16 +74,19 @@ def _reject(ack, errors: dict[str, str]) -> None:
     ack(response_action="errors", errors=errors)
 
 
-def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
+def on_submit(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access,
+              refresher: home.HomeRefresher | None = None) -> None:
     """Validates and applies inside Slack's 3 s window, so errors land inline; Slack replies after the commit."""
     submitted = read_submission(body)
     if submitted is None:
         return _reject(ack, {ids.TOKEN_BLOCK: "Pick the token to renew."})
     with log_ids(token=submitted.state.token_id):  # on every line this submission logs (LOG_FORMAT=json)
-        _apply(ack=ack, submitted=submitted, client=client, deps=deps, lookups=lookups, access=access)
+        _apply(ack=ack, submitted=submitted, client=client, deps=deps, lookups=lookups, access=access,
+               refresher=refresher)
 
 
-def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
+def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: FormLookups, access: Access,
+           refresher: home.HomeRefresher | None) -> None:
     form = submitted.form
     if form.large:  # accounts its no-fetch list did not show keep their flag: read them now, before renew()
         form = replace(form, no_fetch_now=lookups.no_fetch_ids(submitted.state.token_id))
@@ -109,12 +113,14 @@ def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: For
     except Exception:
         logger.exception("renewal of %s failed; nothing was changed", request.token_id)
         return _reject(ack, {ids.SECRET_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
-    ack()
     with log_ids(renewal=outcome.renewal_id):
+        # Logged before the ack: once acknowledged, the answer may reach Slack (and a test) before this line would.
         logger.info("token %s renewed by %s: %s -> %s (%s)", outcome.token_id, outcome.renewed_by,
                     outcome.old_expiry.date(), outcome.new_expiry.date(), outcome.verification or "not checked")
+        ack()
         announce(client, outcome, deps=deps)
-    home.refresh_after_renewal(client, deps=deps, access=access)  # after the commit and the ack, on its own thread
+    if refresher is not None:
+        refresher.after_renewal(client)  # after the commit and the ack; it runs on its own thread
 
 
 def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:

@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
 from jobs.pacing import ChannelPacer, backoff
+from jobs.permalinks import store_permalink
 from renewbot.blocks.ids import NOTICE_EVENT_TYPE
 from renewbot.blocks.notice import notice_blocks, notice_metadata, notice_text
 from renewbot.domain.thresholds import EXPIRED
@@ -35,7 +36,7 @@ from renewbot.runtime.metrics import NO_METRICS, Metrics
 from renewbot.runtime.slack_client import retry_after_seconds
 from renewbot.usecases.failures import TELL_OWNERS, TOKEN_REFUSED, TOLD_FOR, owners_message, told_key, user_owners
 from renewbot.usecases.kinds import kind_of
-from storage import home, notices, once, queries
+from storage import notices, once, queries
 from storage.db import session_scope
 from storage.models import Notice, Token
 
@@ -283,23 +284,11 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
         return "retrying"
     with session_scope(engine) as session:
         notices.record_sent(session=session, notice_id=notice_id, ts=ts, root_ts=root or ts, sent_at=recorded_at)
-    _store_permalink(engine, client, notice_id, notice.channel, ts)
+    store_permalink(engine, client, notice_id, notice.channel, ts)
     report.sent.append(notice_id)
     metrics.notice(notice.stage, "sent")
     logger.info("notice %s posted for token %s (%s)", notice_id, token.id, notice.stage)
     return "sent"
-
-
-def _store_permalink(engine: Engine, client: WebClient, notice_id: int, channel: str, ts: str) -> None:
-    """Asked once, when the notice is posted (or adopted), so Home and lists link to it without a call per row.
-    Best effort: without it a row simply has no link."""
-    try:
-        permalink = client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-        with session_scope(engine) as session:
-            home.set_permalink(session=session, notice_id=notice_id, permalink=permalink)
-    except Exception as exc:
-        logger.warning("notice %s: could not store its permalink (%s)", notice_id,
-                       _error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__)
 
 
 def notice_seal(client: WebClient, notice_id: int) -> str:

@@ -36,12 +36,14 @@ def due_notices(*, session, now: datetime) -> list[DueNotice]:
 
 def plan_notices(*, engine: Engine, now: datetime, metrics: Metrics | None = None) -> int:
     """Records due notices as pending. Safe to run twice or concurrently: the unique key decides."""
-    planned = 0
+    planned: list[str] = []  # their stages
     with session_scope(engine) as session:
         for item in due_notices(session=session, now=now):
             if notices.insert_notice_if_absent(session=session, token=item.token, stage=item.stage, now=now):
-                planned += 1
-                (metrics or NO_METRICS).notice(item.stage, "planned")
+                planned.append(item.stage)
                 notices.supersede_pending(session=session, token_id=item.token.id,
                                           expires_at=item.token.expires_at, keep_stage=item.stage, now=now)
-    return planned
+    # Counted once committed (session_scope left without an exception): a rolled-back plan planned nothing.
+    for stage in planned:
+        (metrics or NO_METRICS).notice(stage, "planned")
+    return len(planned)

@@ -3,7 +3,8 @@
 Each function takes the session keyword-only; callers own the commit.
 
 A token is muted while `muted_expiry` equals its `expires_at`: a renewal or an import that moves the expiry
-ends the mute without anyone writing to it.
+ends the mute without anyone writing to it. That rule is written here only: `is_muted` for a loaded token,
+`muted()` (and `not_muted()`) for SQL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, not_, update
 from sqlmodel import Session, col, select
 
 from storage.models import Notice, NoticeState, Token, TokenEvent
@@ -23,9 +24,14 @@ def is_muted(token: Token) -> bool:
     return token.muted_expiry is not None and token.muted_expiry == token.expires_at
 
 
+def muted():
+    """The SQL form of `is_muted(token)`, to filter on or to select as a column."""
+    return and_(col(Token.muted_expiry).is_not(None), col(Token.muted_expiry) == col(Token.expires_at))
+
+
 def not_muted():
-    """The SQL form of `not is_muted(token)`: a filter on rows an index already found, never a scan of its own."""
-    return or_(col(Token.muted_expiry).is_(None), col(Token.muted_expiry) != col(Token.expires_at))
+    """A filter on rows an index already found, never a scan of its own."""
+    return not_(muted())
 
 
 def find_notice(*, session: Session, token_id: str, expires_at: datetime, stage: str) -> Notice | None:
@@ -54,15 +60,18 @@ def snooze(*, session: Session, notice_id: int, by: str, until: datetime) -> Non
 
 
 def mute(*, session: Session, token_id: str, expires_at: datetime, by: str, at: datetime, reason: str) -> bool:
-    """Mutes the token for this expiry only (compare-and-set on it: an expiry moved meanwhile is not muted)."""
-    result = session.execute(update(Token).where(Token.id == token_id, Token.expires_at == expires_at)
+    """Mutes the token for this expiry only, if it is not muted already (compare-and-set on both: an expiry moved
+    meanwhile is not muted, and a second mute never overwrites who muted it). Returns whether it was written."""
+    result = session.execute(update(Token).where(Token.id == token_id, Token.expires_at == expires_at, not_muted())
                              .values(muted_expiry=expires_at, muted_by=by, muted_at=at, mute_reason=reason))
     return result.rowcount == 1
 
 
-def unmute(*, session: Session, token_id: str) -> None:
-    session.execute(update(Token).where(Token.id == token_id)
-                    .values(muted_expiry=None, muted_by=None, muted_at=None, mute_reason=None))
+def unmute(*, session: Session, token_id: str) -> bool:
+    """Only while muted (compare-and-set): of two unmutes at once, one is written. Returns whether it was."""
+    result = session.execute(update(Token).where(Token.id == token_id, muted())
+                             .values(muted_expiry=None, muted_by=None, muted_at=None, mute_reason=None))
+    return result.rowcount == 1
 
 
 def supersede_unposted(*, session: Session, token_id: str, expires_at: datetime, now: datetime) -> list[str]:

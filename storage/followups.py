@@ -5,16 +5,22 @@ Each function takes the session keyword-only; callers own the commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, case, func, or_, tuple_
 from sqlmodel import Session, col, select
 
-from renewbot.domain.attention import ESCALATE_WITHIN_DAYS
+from renewbot.domain.attention import ESCALATE_WITHIN_DAYS, REMINDER
 from renewbot.domain.thresholds import EXPIRED
 from storage.attention import not_muted
 from storage.models import Followup, Notice, NoticeState, Token
+from storage.queries import CHUNK
+
+
+def _chunks(items: Sequence, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _in_service():
@@ -25,21 +31,30 @@ def _current(notice=Notice):
     return and_(notice.token_id == Token.id, notice.expires_at == Token.expires_at)
 
 
-def posted_notices(*, session: Session, now: datetime,
-                   token_ids: Sequence[str] | None = None) -> list[tuple[Token, list[Notice]]]:
-    """Tokens in service, not muted, within ESCALATE_WITHIN_DAYS of their expiry or past it, each with its
-    notices posted for that expiry (oldest first); a token with none posted is left out. Expired tokens stay
-    here until renewed: reminders go on, weekly, for as long as that lasts."""
-    stmt = (select(Token, Notice).join(Notice, _current())
-            .where(_in_service(), Token.expires_at <= now + timedelta(days=ESCALATE_WITHIN_DAYS),
-                   Notice.state == NoticeState.SENT, col(Notice.ts).is_not(None))
-            .order_by(Token.id, Notice.id))
-    if token_ids is not None:
-        stmt = stmt.where(col(Token.id).in_(list(token_ids)))
-    out: dict[str, tuple[Token, list[Notice]]] = {}
-    for token, notice in session.exec(stmt).all():
-        out.setdefault(token.id, (token, []))[1].append(notice)
-    return list(out.values())
+def followup_candidates(*, session: Session, now: datetime, after: tuple[datetime, str] | None,
+                        limit: int) -> list[Token]:
+    """The next `limit` tokens in service within ESCALATE_WITHIN_DAYS of their expiry or past it, by
+    (expires_at, id) after `after`: a keyset page over ix_token_expires_at, so a pass reads the table in bounded
+    steps however many tokens have expired. Expired tokens stay here until renewed or muted: reminders go on,
+    weekly, for as long as that lasts."""
+    stmt = (select(Token).where(_in_service(), Token.expires_at <= now + timedelta(days=ESCALATE_WITHIN_DAYS))
+            .order_by(Token.expires_at, Token.id).limit(limit))
+    if after is not None:
+        stmt = stmt.where(tuple_(Token.expires_at, Token.id) > tuple_(*after))
+    return list(session.exec(stmt).all())
+
+
+def posted_for(*, session: Session, tokens: Sequence[Token]) -> dict[str, list[Notice]]:
+    """Each token's notices posted for its current expiry, oldest first; a token with none is left out."""
+    out: dict[str, list[Notice]] = {}
+    for chunk in _chunks([t.id for t in tokens]):
+        stmt = (select(Notice).join(Token, _current())
+                .where(col(Notice.token_id).in_(chunk), Notice.state == NoticeState.SENT,
+                       col(Notice.ts).is_not(None))
+                .order_by(Notice.token_id, Notice.id))
+        for notice in session.exec(stmt).all():
+            out.setdefault(notice.token_id, []).append(notice)
+    return out
 
 
 def unposted_expired(*, session: Session) -> int:
@@ -50,13 +65,19 @@ def unposted_expired(*, session: Session) -> int:
     return session.exec(stmt).one()
 
 
-def planned_keys(*, session: Session, token_ids: Sequence[str]) -> set[tuple[str, datetime, str, str]]:
-    """(token, expiry, kind, key) of every follow-up already planned for these tokens."""
-    if not token_ids:
-        return set()
-    stmt = select(Followup.token_id, Followup.expires_at, Followup.kind, Followup.key).where(
-        col(Followup.token_id).in_(list(token_ids)))
-    return {tuple(row) for row in session.exec(stmt).all()}
+def planned_keys(*, session: Session, token_ids: Sequence[str],
+                 reminder_days: Collection[str]) -> set[tuple[str, datetime, str, str]]:
+    """(token, expiry, kind, key) of the follow-ups already planned for these tokens' current expiries that could
+    be due now: escalations and expiry ones (a few per expiry), and reminders only under `reminder_days` (the
+    only keys a reminder due now can have), so years of weekly reminders are never read back."""
+    out: set[tuple[str, datetime, str, str]] = set()
+    for chunk in _chunks(list(token_ids)):
+        stmt = (select(Followup.token_id, Followup.expires_at, Followup.kind, Followup.key)
+                .join(Token, and_(Token.id == Followup.token_id, Token.expires_at == Followup.expires_at))
+                .where(col(Followup.token_id).in_(chunk),
+                       or_(Followup.kind != REMINDER, col(Followup.key).in_(list(reminder_days)))))
+        out.update(tuple(row) for row in session.exec(stmt).all())
+    return out
 
 
 def notices_for(*, session: Session, token_id: str, expires_at: datetime) -> list[Notice]:
@@ -69,17 +90,29 @@ def notices_for(*, session: Session, token_id: str, expires_at: datetime) -> lis
 # --- the weekly digest --------------------------------------------------------
 
 
-def digest_channels(*, session: Session) -> list[str]:
-    """Every channel a token in service notifies."""
-    stmt = select(Token.channel).where(col(Token.retired).is_(False)).group_by(Token.channel).order_by(Token.channel)
+def digest_channels(*, session: Session, until: datetime) -> list[str]:
+    """The channels with something for a digest: a token in service, not muted, expired or expiring by `until`
+    (read through ix_token_expires_at, not by grouping the whole table)."""
+    stmt = (select(Token.channel).where(_in_service(), Token.expires_at <= until)
+            .group_by(Token.channel).order_by(Token.channel))
     return list(session.exec(stmt).all())
 
 
-def digest_tokens(*, session: Session, channel: str, until: datetime) -> list[tuple[Token, str | None]]:
-    """The channel's tokens in service, not muted, expired or expiring by `until`, soonest first, each with the
-    link to its latest notice posted for the current expiry (None when none was posted or linked)."""
+def digest_counts(*, session: Session, channel: str, now: datetime, until: datetime) -> tuple[int, int]:
+    """(expired, expiring by `until`) among the channel's tokens in service, not muted."""
+    stmt = select(func.count(case((Token.expires_at <= now, 1))), func.count(case((Token.expires_at > now, 1)))).where(
+        _in_service(), Token.channel == channel, Token.expires_at <= until)
+    expired, soon = session.exec(stmt).one()
+    return expired, soon
+
+
+def digest_tokens(*, session: Session, channel: str, until: datetime,
+                  limit: int) -> list[tuple[Token, str | None]]:
+    """The channel's first `limit` tokens in service, not muted, expired or expiring by `until`, soonest first
+    (ix_token_channel_expires_at), each with the link to its latest notice posted for the current expiry (None
+    when none was posted or linked)."""
     tokens = list(session.exec(select(Token).where(_in_service(), Token.channel == channel, Token.expires_at <= until)
-                               .order_by(Token.expires_at, Token.id)).all())
+                               .order_by(Token.expires_at, Token.id).limit(limit)).all())
     if not tokens:
         return []
     stmt = (select(Notice.token_id, Notice.permalink).join(Token, _current())

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from storage.attention import muted
 from storage.models import Account, HomeView, Notice, NoticeState, Token, TokenAccount
 
 # Bound parameters per IN (...) list: far below SQLite's and PostgreSQL's limits.
@@ -48,13 +49,12 @@ class OpenNotice(NamedTuple):
 def token_lines(*, session: Session) -> list[TokenLine]:
     """Every token in service (retired ones never show), in one statement."""
     stmt = (select(Token.id, Token.name, Token.kind, Token.expires_at, Token.notify_from, Token.expiry_known,
-                   Token.owners, Token.channel, Token.muted_expiry, Token.muted_by, Token.mute_reason)
+                   Token.owners, Token.channel, muted().label("muted"), Token.muted_by, Token.mute_reason)
             .where(col(Token.retired).is_(False)))
     lines = []
     for r in session.exec(stmt).all():
-        muted = r[8] is not None and r[8] == r[3]  # as storage.attention.is_muted: a new expiry ends a mute
         lines.append(TokenLine(r[0], r[1], r[2], r[3], r[4], bool(r[5]), tuple(r[6] or ()), r[7],
-                               r[9] if muted else None, r[10] if muted else None))
+                               r[9] if r[8] else None, r[10] if r[8] else None))
     return lines
 
 
@@ -95,6 +95,22 @@ def open_notices(*, session: Session, token_ids: Sequence[str]) -> dict[str, Ope
 def set_permalink(*, session: Session, notice_id: int, permalink: str) -> bool:
     stmt = update(Notice).where(col(Notice.id) == notice_id).values(permalink=permalink)
     return session.execute(stmt).rowcount == 1
+
+
+class Unlinked(NamedTuple):
+    notice_id: int
+    channel: str
+    ts: str
+
+
+def unlinked_notices(*, session: Session, limit: int) -> list[Unlinked]:
+    """Open notices posted (ts set) but without a stored permalink, at most `limit`, in random order: one Slack
+    keeps refusing a link for (a deleted message) must not hold back the others pass after pass."""
+    stmt = (select(Notice.id, Notice.channel, Notice.ts)
+            .where(col(Notice.state).in_(NoticeState.open()), col(Notice.ts).is_not(None),
+                   col(Notice.permalink).is_(None))
+            .order_by(func.random()).limit(limit))
+    return [Unlinked(*r) for r in session.exec(stmt).all()]
 
 
 def record_opened(*, session: Session, user_id: str, at: datetime) -> None:

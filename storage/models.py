@@ -105,6 +105,8 @@ class Token(SQLModel, table=True):
     muted_by: str | None = Field(default=None, max_length=40)
     muted_at: datetime | None = Field(default=None, sa_column=_dt())
     mute_reason: str | None = Field(default=None, max_length=300)
+    # The Amazon seller this SP-API authorization is for: an authorization returning another seller is refused.
+    selling_partner_id: str | None = Field(default=None, max_length=64)
 
 
 # Which accounts a token serves, in the import file's order.
@@ -165,8 +167,8 @@ class Notice(SQLModel, table=True):
 
 # A thread reply planned like a notice, under a unique key so replicas and restarts send it once:
 # kind "escalation" (key: the stage, e.g. "3d"), "expiry" (key "expired": the escalation at expiry) or
-# "reminder" (key: the day, YYYY-MM-DD). state as Notice's (pending -> sending -> sent | failed; closed when
-# the token is renewed or muted, superseded when its expiry changes).
+# "reminder" (key: the day, YYYY-MM-DD). state: pending -> sending -> sent | failed, or closed when it is
+# found unneeded at send time (renewed, retired, muted, acknowledged; last_error says which).
 class Followup(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("token_id", "expires_at", "kind", "key", name="uq_followup_key"),
@@ -188,6 +190,24 @@ class Followup(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+# A renewal waiting for its secret from outside Slack: Amazon's authorization (kind "amazon", keyed by the
+# OAuth state) or the one-time private page (kind "page", keyed by the link's id). Only a SHA-256 of the state
+# or id is stored; `choices` holds what the person chose in the form (accounts, flags, expiry), never a secret.
+# Used once: used_at is set by the request that applies the renewal.
+class PendingRenewal(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=20)
+    token_id: str = Field(max_length=200, index=True)
+    token_version: int
+    user_id: str = Field(max_length=40)
+    choices: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    thread_channel: str | None = Field(default=None, max_length=40)  # where the form was opened from
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    expires_at: datetime = Field(sa_column=_dt(nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
 # The attention audit: who acknowledged, snoozed, muted or unmuted what, and when. Never updated or deleted;

@@ -2,8 +2,9 @@
 do the same for their own tables and could move onto this).
 
 A row is planned under its unique key (a second plan is a no-op), claimed with a lease (PostgreSQL
-FOR UPDATE SKIP LOCKED, SQLite a compare-and-set per row), and its outcome written only while it is still ours
-("sending"): a claim whose lease ran out may have been taken over since, and that later word stands.
+FOR UPDATE SKIP LOCKED, SQLite a compare-and-set per row), and its outcome written only while it is still ours:
+"sending" with the lease end this claim wrote (`fence`). A claim whose lease ran out may have been taken over
+since, with a new lease end, and that later claimer's word stands.
 The table needs: id, state, attempts, next_attempt_at, claimed_until, last_error, ts, sent_at.
 Each function takes the session keyword-only; callers own the commit.
 """
@@ -43,7 +44,8 @@ def _claimable(model, now: datetime):
 def claim_due(model, *, session: Session, now: datetime, lease: timedelta, limit: int = 20,
               exclude: Collection[int] = (), where=None) -> list[int]:
     """Claims rows to send (their ids, oldest first), so concurrent passes and replicas never share one; none of
-    `exclude` (those this pass already tried); only those matching `where` (a SQL condition), if given."""
+    `exclude` (those this pass already tried); only those matching `where` (a SQL condition), if given.
+    `now + lease` is the claim's fence: pass it to the outcome functions."""
     claim = dict(state=NoticeState.SENDING, claimed_until=now + lease, attempts=model.attempts + 1)
     due = _claimable(model, now)
     if where is not None:
@@ -65,38 +67,41 @@ def claim_due(model, *, session: Session, now: datetime, lease: timedelta, limit
             return claimed
 
 
-def _finish_claimed(model, *, session: Session, row_id: int, **values) -> bool:
-    result = session.execute(update(model).where(model.id == row_id, model.state == NoticeState.SENDING)
-                             .values(**values))
+def _finish_claimed(model, *, session: Session, row_id: int, fence: datetime, **values) -> bool:
+    # The stored lease end names the claimer: one that took the row over wrote a later one.
+    result = session.execute(update(model).where(model.id == row_id, model.state == NoticeState.SENDING,
+                                                 model.claimed_until == fence).values(**values))
     return result.rowcount == 1
 
 
-def record_sent(model, *, session: Session, row_id: int, ts: str, sent_at: datetime) -> bool:
+def record_sent(model, *, session: Session, row_id: int, fence: datetime, ts: str, sent_at: datetime) -> bool:
     """Posted (or found already posted) as `ts`."""
-    return _finish_claimed(model, session=session, row_id=row_id, state=NoticeState.SENT, ts=ts, sent_at=sent_at,
-                           claimed_until=None, last_error=None)
+    return _finish_claimed(model, session=session, row_id=row_id, fence=fence, state=NoticeState.SENT, ts=ts,
+                           sent_at=sent_at, claimed_until=None, last_error=None)
 
 
-def record_failed(model, *, session: Session, row_id: int, error: str) -> bool:
+def record_failed(model, *, session: Session, row_id: int, fence: datetime, error: str) -> bool:
     """Refused for good (channel_not_found, ...): never tried again."""
-    return _finish_claimed(model, session=session, row_id=row_id, state=NoticeState.FAILED, last_error=error,
-                           claimed_until=None)
+    return _finish_claimed(model, session=session, row_id=row_id, fence=fence, state=NoticeState.FAILED,
+                           last_error=error, claimed_until=None)
 
 
-def close(model, *, session: Session, row_id: int, state: str = NoticeState.CLOSED, reason: str | None = None) -> bool:
+def close(model, *, session: Session, row_id: int, fence: datetime, state: str = NoticeState.CLOSED,
+          reason: str | None = None) -> bool:
     """Not to be posted (renewed, muted, acknowledged meanwhile; or `SKIPPED`: nothing to say)."""
-    return _finish_claimed(model, session=session, row_id=row_id, state=state, claimed_until=None,
+    return _finish_claimed(model, session=session, row_id=row_id, fence=fence, state=state, claimed_until=None,
                            last_error=reason)
 
 
-def reschedule(model, *, session: Session, row_id: int, next_attempt_at: datetime, error: str) -> bool:
+def reschedule(model, *, session: Session, row_id: int, fence: datetime, next_attempt_at: datetime,
+               error: str) -> bool:
     """Back to pending, to be claimed again from `next_attempt_at`: a failed post is retried, never dropped."""
-    return _finish_claimed(model, session=session, row_id=row_id, state=NoticeState.PENDING,
+    return _finish_claimed(model, session=session, row_id=row_id, fence=fence, state=NoticeState.PENDING,
                            next_attempt_at=next_attempt_at, claimed_until=None, last_error=error)
 
 
-def release(model, *, session: Session, row_id: int, next_attempt_at: datetime) -> bool:
+def release(model, *, session: Session, row_id: int, fence: datetime, next_attempt_at: datetime) -> bool:
     """Claimed but never tried (Slack refused the bot token, the channel is held back, a snooze runs): pending
     again from `next_attempt_at`, the claim's attempt given back since nothing can have reached Slack."""
-    return _finish_claimed(model, session=session, row_id=row_id, state=NoticeState.PENDING,
+    return _finish_claimed(model, session=session, row_id=row_id, fence=fence, state=NoticeState.PENDING,
                            next_attempt_at=next_attempt_at, claimed_until=None, attempts=model.attempts - 1)

@@ -267,15 +267,12 @@ def supersede_open_notices(*, session: Session, now: datetime, token_ids: Sequen
             session.execute(stmt, [{"b_token": t, "b_expires": e} for t, e in chunk])
 
 
-def tokens_due(*, session: Session, now: datetime, batch: int = 500,
-               include_muted: bool = False) -> Iterator[Token]:
+def tokens_due(*, session: Session, now: datetime, batch: int = 500) -> Iterator[Token]:
     """Tokens whose first threshold has passed, streamed: cost follows the due ones, not the table.
 
-    Muted tokens (storage/attention.py) are left out unless `include_muted`: a filter on the rows the notify_from
-    index found, so the plan stays the same."""
-    stmt = select(Token).where(Token.notify_from <= now, _active(Token))
-    if not include_muted:
-        stmt = stmt.where(not_muted())
+    Muted tokens (storage/attention.py) are left out: a filter on the rows the notify_from index found, so the
+    plan stays the same."""
+    stmt = select(Token).where(Token.notify_from <= now, _active(Token), not_muted())
     yield from session.exec(stmt.order_by(Token.notify_from).execution_options(yield_per=batch))
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("name", ["ack_latency", "scan_cost", "delivery_pacing", "footprint", "import_speed",
                                   "http_abuse", "connector_latency", "home_publish", "options_latency",
-                                  "calendar_feed"])
+                                  "calendar_feed", "followup_plan"])
 def test_benchmark_runs_quick(name, tmp_path):
     if not (ROOT / "bench" / f"{name}.py").exists():
         pytest.fail(f"bench/{name}.py is missing")

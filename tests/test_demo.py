@@ -64,3 +64,15 @@ def test_the_installed_command_runs_the_demo_in_a_fresh_folder(tmp_path):
                            timeout=60)
     assert again.returncode == 0 and "created a new database" not in again.stderr
     assert sorted(stages_shown(again.stdout)) == ["30d", "3d", "expired"]
+
+
+def test_the_installed_command_starts_the_sandbox_and_checks_its_page(tmp_path):
+    """The README's main command (`python3 tasks.py demo`) runs this; --check starts, serves the page once, exits."""
+    renewbot = Path(sys.executable).parent / ("renewbot.exe" if os.name == "nt" else "renewbot")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "TOKEN_"))}
+    run = subprocess.run([str(renewbot), "sandbox", "--check", "--port", "0"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"sandbox: open http://127\.0\.0\.1:\d+/", run.stdout) and "served the page" in run.stdout
+    assert (tmp_path / "data" / "sandbox.db").is_file() and not (tmp_path / "data" / "renewbot.db").exists()
+    assert "Traceback" not in run.stderr and "xoxb-" not in run.stdout + run.stderr

@@ -168,8 +168,7 @@ def open_view(slack, engine, token_id: str | None, channel: str = "C0ALERTS") ->
     with session_scope(engine) as s:
         tok = s.get(Token, token_id) if token_id else None
         accounts = queries.token_accounts(session=s, token_id=token_id) if tok else []
-        choices = queries.token_names(session=s)
-    view = renew_modal(token=tok, accounts=accounts, choices=choices, today=NOW.date(), channel=channel)
+    view = renew_modal(token=tok, accounts=accounts, today=NOW.date(), channel=channel)
     return make_client("xoxb-test", slack.url).views_open(trigger_id="T.test", view=view)["view"]
 
 
@@ -710,7 +709,7 @@ def _pure_token(kind: str) -> tuple[Token, list[Account]]:
 def test_parse_submission_raises_only_renewal_rejected(kind, edits):
     tried("parse_submission")
     tok, accounts = _pure_token(kind)
-    view = renew_modal(token=tok, accounts=accounts, choices=[("sp", tok.name)], today=NOW.date())
+    view = renew_modal(token=tok, accounts=accounts, today=NOW.date())
     values = apply_edits(state_values(view), edits, tok.expires_at.date())
     secret = dig(values, ids.SECRET_BLOCK, ids.SECRET_INPUT, "value")
     try:

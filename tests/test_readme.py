@@ -30,11 +30,13 @@ def test_ci_runs_the_readmes_test_command():
     assert "python3 tasks.py test" in ci
 
 
-def test_demo_runs_the_installed_renewbot_command(monkeypatch):
+def test_demo_starts_the_installed_renewbot_sandbox(monkeypatch):
     seen = []
     monkeypatch.setattr(tasks, "run", lambda *args: seen.append(args) or 0)
+    monkeypatch.setattr(tasks, "ensure_venv", lambda: None)
     assert tasks.demo() == 0
-    assert seen == [(str(tasks.RENEWBOT), "demo")]
+    assert tasks.main(["demo", "--check"]) == 0
+    assert seen == [(str(tasks.RENEWBOT), "sandbox"), (str(tasks.RENEWBOT), "sandbox", "--check")]
 
 
 def test_ci_runs_the_linter():

@@ -230,7 +230,7 @@ def test_parse_reads_the_block_ids_the_modal_actually_builds():
     accounts = [_acc(i, fetch_orders=(i % 3 != 0)) for i in range(23)]
     token = Token(id="tok-1", kind="amazon-mws", name="EU MWS", channel="C1",
                   expires_at=CURRENT, notify_from=NOW, version=4)
-    view = renew_modal(token=token, accounts=accounts, choices=[("tok-1", "EU MWS")], today=NOW.date())
+    view = renew_modal(token=token, accounts=accounts, today=NOW.date())
     values = {}
     for block in view["blocks"]:
         if block["type"] != "input":

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import (
-    MAX_OPTION_TEXT,
     MAX_OPTIONS_SELECT,
     clip,
     context,
     escape,
+    mention,
+    option,
     plain,
     section,
     slack_date,
@@ -26,13 +27,9 @@ from renewbot.usecases.add_token import AddOutcome, suggest_id
 BOT_HANDLE = "@renewbot"
 
 
-def _option(text: str, value: str) -> dict:
-    return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
-
-
 def kind_option(kind: Kind) -> dict:
     label = kind.label if not kind.legacy or "legacy" in kind.label.lower() else f"{kind.label} (legacy)"
-    return _option(f"{label} ({kind.id})", kind.id)
+    return option(f"{label} ({kind.id})", kind.id)
 
 
 def _input(block_id: str, label: str, element: dict, *, optional: bool = False, hint: str | None = None) -> dict:
@@ -60,7 +57,7 @@ def add_modal(*, kinds: Sequence[Kind], adder_becomes_owner: bool, channel: str 
                      "options": [kind_option(k) for k in kinds[:MAX_OPTIONS_SELECT]]}
     markets = {"type": "static_select", "action_id": ids.ADD_MARKETPLACE_INPUT,
                "placeholder": plain("Pick a marketplace"),
-               "options": [_option(m.name, m.code) for m in list(MARKETPLACES.values())[:MAX_OPTIONS_SELECT]]}
+               "options": [option(m.name, m.code) for m in list(MARKETPLACES.values())[:MAX_OPTIONS_SELECT]]}
     conversations: dict = {"type": "conversations_select", "action_id": ids.ADD_CHANNEL_INPUT,
                            "placeholder": plain("Pick a channel"),
                            "filter": {"include": ["public", "private"], "exclude_bot_users": True}}
@@ -73,6 +70,9 @@ def add_modal(*, kinds: Sequence[Kind], adder_becomes_owner: bool, channel: str 
                 "placeholder": plain("Type an account's name")}
     owners_hint = ("You are added as an owner. " if adder_becomes_owner else
                    "With no owners at all, the members of the channel may renew it. ")
+    channel_hint = f"renewbot must be in it: `/invite {BOT_HANDLE}` there first."
+    if adder_becomes_owner:
+        channel_hint += " It must be a channel you are in."
     blocks = [
         _input(ids.ADD_NAME_BLOCK, "Name", name_input),
         _input(ids.ADD_ID_BLOCK, "Token id", {"type": "plain_text_input", "action_id": ids.ADD_ID_INPUT,
@@ -83,7 +83,7 @@ def add_modal(*, kinds: Sequence[Kind], adder_becomes_owner: bool, channel: str 
         _input(ids.ADD_EXPIRY_BLOCK, "Expires on", {"type": "datepicker", "action_id": ids.ADD_EXPIRY_INPUT},
                hint="When the credential in use now expires."),
         _input(ids.ADD_CHANNEL_BLOCK, "Channel for its notices", conversations,
-               hint=f"renewbot must be in it: `/invite {BOT_HANDLE}` there first."),
+               hint=channel_hint),
         _input(ids.ADD_OWNER_USERS_BLOCK, "Owners: people", users, optional=True,
                hint=owners_hint + "Owners may renew it."),
         _input(ids.ADD_OWNER_GROUPS_BLOCK, "Owners: user groups", groups, optional=True,
@@ -93,14 +93,13 @@ def add_modal(*, kinds: Sequence[Kind], adder_becomes_owner: bool, channel: str 
         context("The secret itself is not asked here: the token's first renewal stores it, encrypted."),
     ]
     return {"type": "modal", "callback_id": ids.ADD_MODAL, "title": plain("Add a token", 24),
-            "submit": plain("Add", 24), "close": plain("Cancel", 24),
-            "private_metadata": channel if is_channel_id(channel) else "", "blocks": blocks}
+            "submit": plain("Add", 24), "close": plain("Cancel", 24), "blocks": blocks}
 
 
 def _owners_text(outcome: AddOutcome) -> str:
     if not outcome.owners:
         return f"none: the members of <#{outcome.channel}> may renew it"
-    return ", ".join(f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in outcome.owners[:30])
+    return ", ".join(mention(o) for o in outcome.owners[:30])
 
 
 def _first_notice_text(outcome: AddOutcome, now_date) -> str:
@@ -134,9 +133,13 @@ def added_view(outcome: AddOutcome, *, now_date) -> dict:
 
 
 def channel_problem_text(problem: str, channel: str) -> str:
-    """The inline error under the channel: `problem` is "not_member", "archived" or "unverified"."""
+    """The inline error under the channel: `problem` is "not_member", "archived", "unverified" or
+    "adder_not_member" (without admins, the person adding must be in the channel)."""
     if problem == "archived":
         return "This channel is archived: pick another."
+    if problem == "adder_not_member":
+        return ("You are not a member of this channel: its notices would mention people there. Pick a channel "
+                "you are in, or join this one and submit again (the form stays open).")
     if problem == "unverified":
         return "renewbot could not check this channel with Slack (nothing was saved). Try again in a minute."
     return (f"renewbot is not in this channel. Type `/invite {BOT_HANDLE}` in it, then submit this form again "
@@ -148,7 +151,7 @@ def not_allowed_to_add_text(why: str, admins: Sequence[str]) -> str:
     if why == "unverified":
         return "renewbot could not check with Slack who may add tokens. Try again in a minute."
     if admins:
-        who = ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in admins[:20])
+        who = ", ".join(mention(a) for a in admins[:20])
         return f"Only renewbot's admins can add tokens ({who}). Ask one of them."
     if why == "guest":
         return "Guests can't add tokens: ask a full member of the workspace."
@@ -163,5 +166,5 @@ def group_options(groups: Sequence[tuple[str, str, str]], typed: str | None) -> 
     found = [(gid, handle, name) for gid, handle, name in groups
              if not needle or needle in handle.lower() or needle in name.lower()]
     found.sort(key=lambda g: (not g[1].lower().startswith(needle), g[1].lower()))
-    return [_option(f"@{handle} ({name})" if name and name != handle else f"@{handle}", gid)
+    return [option(f"@{handle} ({name})" if name and name != handle else f"@{handle}", gid)
             for gid, handle, name in found[:MAX_OPTIONS_SELECT]]

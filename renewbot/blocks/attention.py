@@ -60,8 +60,10 @@ def attention_lines(attention: Attention | None) -> list[str]:
         return []
     lines = []
     if attention.muted:
+        since = f" since {slack_date(attention.muted_at)}" if attention.muted_at else ""
         why = f": {escape(clip(attention.mute_reason, 300))}" if attention.mute_reason else ""
-        lines.append(f":no_bell: muted by <@{attention.muted_by}>{why}. No notices until its expiry changes.")
+        lines.append(f":no_bell: muted by <@{attention.muted_by}>{since}{why}. No notices until its expiry "
+                     "changes.")
     if attention.acked_by and attention.acked_at:
         lines.append(f":raised_hand: <@{attention.acked_by}> is on it since {slack_date(attention.acked_at)}")
     if attention.snoozed_until and attention.snoozed_by:
@@ -77,18 +79,14 @@ def attention_block(attention: Attention | None) -> dict | None:
     return {"type": "context", "elements": [mrkdwn(clip(line, MAX_CONTEXT_TEXT)) for line in lines]}
 
 
-def mute_metadata(token: Token, stage: str, channel: str | None, message_ts: str | None) -> str:
-    """The mute form's memory: the notice it was opened from, and the message to edit after the submission."""
-    return json.dumps({"t": token.id, "e": token.expires_at.isoformat(), "s": stage, "c": channel,
-                       "m": message_ts}, separators=(",", ":"))
-
-
-def mute_modal(token: Token, *, metadata: str) -> dict:
+def mute_modal(token: Token, stage: str) -> dict:
+    """The form remembers only the notice it was opened from (as its Mute button's value): the messages to edit
+    after the submission are read from storage then."""
     options = [{"text": plain(label, 75), "value": value} for value, label in MUTE_REASON_LABELS.items()]
     return {
         "type": "modal",
         "callback_id": ids.MUTE_MODAL,
-        "private_metadata": metadata,
+        "private_metadata": notice_ref_value(token, stage),
         "title": plain("Mute notices", 24),
         "submit": plain("Mute", 24),
         "close": plain("Cancel", 24),

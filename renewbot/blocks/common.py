@@ -1,4 +1,4 @@
-"""Small helpers shared by the builders: Slack's limits, dates, mrkdwn escaping."""
+"""Small helpers shared by the builders: Slack's limits, dates, mrkdwn escaping, mentions, options."""
 
 from __future__ import annotations
 
@@ -42,6 +42,16 @@ def ymd(moment: datetime | date) -> str:
 def slack_date(moment: datetime) -> str:
     """Shown in each reader's own time zone; the fallback is the plain UTC date."""
     return f"<!date^{int(moment.timestamp())}^{{date_long_pretty}} at {{time}}|{ymd(moment)} {moment:%H:%M} UTC>"
+
+
+def mention(owner_id: str) -> str:
+    """An owner as Slack mentions it: <!subteam^S…> for a user group, <@U…> for a person."""
+    return f"<!subteam^{owner_id}>" if owner_id.startswith("S") else f"<@{owner_id}>"
+
+
+def option(text: str, value: str) -> dict:
+    """One option of a select or checkbox group, its text cut to Slack's limit."""
+    return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
 
 
 def mrkdwn(text: str) -> dict:

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import MAX_BLOCKS_MESSAGE, context, escape, link_target, section, ymd
+from renewbot.blocks.common import mention as owner_mention
+from renewbot.domain.patterns import is_person_or_group
 from renewbot.domain.thresholds import describe_days_left
 
 CHANNEL = "channel"  # escalate_to: the word for <!channel>
@@ -18,16 +20,13 @@ CHANNEL = "channel"  # escalate_to: the word for <!channel>
 
 def mention(who: str) -> str:
     """<@U…> for a person, <!subteam^S…> for a user group, <!channel> for the word `channel`."""
-    if who == CHANNEL:
-        return "<!channel>"
-    if who.startswith("S"):
-        return f"<!subteam^{who}>"
-    return f"<@{who}>"
+    return "<!channel>" if who == CHANNEL else owner_mention(who)
 
 
 def owners_mention(owners: Sequence[str]) -> str:
-    """The owners, each mentioned; <!here> when the token names none (somebody must hear it)."""
-    return " ".join(mention(o) for o in owners) or "<!here>"
+    """The owners that are people or user groups, each mentioned; <!here> when none is left (somebody must hear
+    it). The wildcard owner "*" (every full member) has no mention of its own."""
+    return " ".join(mention(o) for o in owners if is_person_or_group(o)) or "<!here>"
 
 
 def expiry_mention(escalate_to: str | None, owners: Sequence[str]) -> str:
@@ -77,26 +76,33 @@ def _line(name: str, expires_at: datetime, link: str | None, now: datetime) -> s
     return f"{shown}: {describe_days_left(expires_at, now)} ({ymd(expires_at)})"
 
 
+# Tokens a digest can list: its 50 blocks less the title and the two group headings.
+DIGEST_ROWS = MAX_BLOCKS_MESSAGE - 3
+
+
 def digest_message(channel: str, week: str, items: Sequence[tuple[str, datetime, str | None]],
-                   now: datetime) -> tuple[str, list[dict]] | None:
-    """The channel's weekly digest: `items` are (name, expiry, link to its notice or None), soonest first.
+                   now: datetime, counts: tuple[int, int] | None = None) -> tuple[str, list[dict]] | None:
+    """The channel's weekly digest: `items` are (name, expiry, link to its notice or None), soonest first (the
+    first DIGEST_ROWS are enough); `counts` the channel's (expired, expiring) totals, when more than the items.
     None when there is nothing to say. One message: past Slack's 50 blocks, the rest is counted."""
     if not items:
         return None
     expired = [i for i in items if i[1] <= now]
     soon = [i for i in items if i[1] > now]
-    text = (f"Weekly digest {week}: {len(expired)} expired, {len(soon)} expiring in the next 30 days"
+    total_expired, total_soon = counts or (len(expired), len(soon))
+    text = (f"Weekly digest {week}: {total_expired} expired, {total_soon} expiring in the next 30 days"
             f" in <#{channel}>")
     blocks: list[dict] = [section(f"*Token digest, week {week}*")]
     rows: list[tuple[bool, dict]] = []  # (is a token, its block)
-    for title, group in (("Expired, not renewed", expired), ("Expiring in the next 30 days", soon)):
+    for title, group, total in (("Expired, not renewed", expired, total_expired),
+                                ("Expiring in the next 30 days", soon, total_soon)):
         if group:
-            rows.append((False, section(f"*{title} ({len(group)})*")))
+            rows.append((False, section(f"*{title} ({total})*")))
             rows += [(True, section(_line(name, at, link, now))) for name, at, link in group]
     room = MAX_BLOCKS_MESSAGE - len(blocks)
-    if len(rows) > room:
-        hidden = sum(1 for is_token, _ in rows[room - 1:] if is_token)
-        blocks += [block for _, block in rows[:room - 1]] + [context(f"{hidden} more: `/renew-token list`")]
-    else:
-        blocks += [block for _, block in rows]
+    shown = rows if len(rows) <= room and len(items) == total_expired + total_soon else rows[:room - 1]
+    blocks += [block for _, block in shown]
+    hidden = total_expired + total_soon - sum(1 for is_token, _ in shown if is_token)
+    if hidden > 0:
+        blocks.append(context(f"{hidden} more: `/renew-token list`"))
     return text, blocks

@@ -1,7 +1,9 @@
 """The Home tab and the `/renew-token list` message: every token a person sees, most urgent first.
 
 One section per token (its Renew button as the accessory), under a header per group. Past Slack's block limit
-(100 in a view, 50 in a message) the most urgent rows are shown and a last line says how many are not.
+(100 in a view) Home shows the most urgent rows and a last line says how many are not and which page of
+`/renew-token list` goes on from there. The list is paged: LIST_ROWS tokens a page (it fits the 50 blocks of a
+message), `/renew-token list [expired|due|fine] [page N]`, each page naming the next.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ from renewbot.blocks.common import (
     ymd,
 )
 from renewbot.blocks.notice import accounts_text  # the notice's wording of account states
-from renewbot.domain.patterns import OWNER_WILDCARD, is_channel_id
+from renewbot.domain.patterns import OWNER_WILDCARD, is_channel_id, is_group
 from renewbot.domain.thresholds import describe_days_left
 from renewbot.usecases.overview import DUE, EXPIRED, FINE, SCOPE_NAMED, Entry, Overview
 
 HOME_BLOCKS = MAX_BLOCKS_MODAL  # Slack's limit for a view, the Home tab's included
 LIST_BLOCKS = MAX_BLOCKS_MESSAGE
+# Tokens per list page: with the title, summary, warning, three group headers and the last line it fits a message
+# (so every page shows all of its tokens, and "the next page" goes on exactly where a page ends).
+LIST_ROWS = 40
 ACCOUNTS_SHOWN = 5  # per row; the rest are counted, so a row stays short whatever a token serves
 OWNERS_SHOWN = 10
-NOT_SHOWN_HINT = "run `/renew-token list` or `renewbot status`"
 
 GROUP_TITLES = {EXPIRED: ":rotating_light: Expired", DUE: ":hourglass_flowing_sand: Due",
                 FINE: ":white_check_mark: Fine"}
@@ -47,7 +51,7 @@ def _plural(n: int, word: str) -> str:
 
 def owners_text(owners: Sequence[str], channel: str) -> str:
     named = [o for o in owners if o != OWNER_WILDCARD]
-    parts = [f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in named[:OWNERS_SHOWN]]
+    parts = [f"<!subteam^{o}>" if is_group(o) else f"<@{o}>" for o in named[:OWNERS_SHOWN]]
     if len(named) > OWNERS_SHOWN:
         parts.append(f"{len(named) - OWNERS_SHOWN} more")
     if OWNER_WILDCARD in owners:
@@ -88,19 +92,45 @@ def row_block(entry: Entry, now: datetime) -> dict:
                                 style="primary" if entry.group != FINE else None)}
 
 
-def not_shown_text(count: int) -> str:
-    return f"{_plural(count, 'more token')} not shown: {NOT_SHOWN_HINT}"
+def list_command(group: str | None = None, page: int = 1) -> str:
+    """The subcommand that shows this page of the list, as a person types it."""
+    words = [ids.RENEW_COMMAND, ids.SUBCOMMAND_LIST, *([group] if group else []), *([str(page)] if page > 1 else [])]
+    return f"`{' '.join(words)}`"
 
 
-def _rows(overview: Overview, now: datetime, room: int) -> list[dict]:
-    """Group headers and rows, most urgent first, in at most `room` blocks, the "not shown" line included."""
+def page_of(index: int) -> int:
+    """The list page (from 1) holding the token at this 0-based position."""
+    return index // LIST_ROWS + 1
+
+
+def not_shown_text(count: int, shown: int) -> str:
+    """Home's last line, when `shown` rows (the most urgent) are all that fit."""
+    page = page_of(shown)
+    return (f"{_plural(count, 'more token')} not shown. Type {list_command(page=page)} for the list from token "
+            f"{(page - 1) * LIST_ROWS + 1:,} on, {LIST_ROWS} a page (each page names the next), or "
+            f"{list_command(DUE)} for one group (`{EXPIRED}`, `{DUE}` or `{FINE}`).")
+
+
+def page_text(overview: Overview, shown: int) -> str:
+    """A list page's last line: which tokens it shows and the subcommand for the next page."""
+    first, last, page = overview.offset + 1, overview.offset + shown, page_of(overview.offset)
+    which = f"{overview.group} tokens" if overview.group else "tokens"
+    if last >= overview.matching:
+        return f"{which.capitalize()} {first:,}–{last:,} of {overview.matching:,}: the last page."
+    return (f"{which.capitalize()} {first:,}–{last:,} of {overview.matching:,}. "
+            f"Next: {list_command(overview.group, page + 1)}")
+
+
+def _rows(overview: Overview, now: datetime, room: int, last_line) -> list[dict]:
+    """Group headers and rows, most urgent first, in at most `room` blocks, the last line included: it is there
+    whenever some matching token is not on this page (`last_line(shown)` says what it reads)."""
     blocks: list[dict] = []
     group = None
     shown = 0
     for entry in overview.entries:
         need = 1 + (entry.group != group)
-        after = overview.total - shown - 1  # tokens left once this one is shown: they need the last line
-        if len(blocks) + need + (after > 0) > room:
+        after = overview.matching - overview.offset - shown - 1  # tokens after this one: they need the last line
+        if len(blocks) + need + (after > 0 or overview.offset > 0) > room:
             break
         if entry.group != group:
             group = entry.group
@@ -108,8 +138,8 @@ def _rows(overview: Overview, now: datetime, room: int) -> list[dict]:
                 f"{GROUP_TITLES[group]} ({overview.counts.get(group, 0):,})", MAX_HEADER_TEXT)})
         blocks.append(row_block(entry, now))
         shown += 1
-    if overview.total > shown:
-        blocks.append(context(not_shown_text(overview.total - shown)))
+    if overview.offset > 0 or overview.matching > overview.offset + shown:
+        blocks.append(context(last_line(shown)))
     return blocks
 
 
@@ -126,32 +156,56 @@ INCOMPLETE = (":warning: renewbot could not ask Slack about all your channels or
 EMPTY = "No tokens to show."
 
 
+def past_the_end_text(overview: Overview) -> str:
+    pages = page_of(max(overview.matching - 1, 0))
+    which = f"{overview.group} tokens" if overview.group else "tokens"
+    return (f"There is no page {page_of(overview.offset):,} of your {which}: there "
+            f"{'is 1 page' if pages == 1 else f'are {pages:,} pages'} ({list_command(overview.group, pages)} "
+            "is the last).")
+
+
 def _top(overview: Overview, now: datetime, title: str) -> list[dict]:
     blocks = [{"type": "header", "text": plain(title, MAX_HEADER_TEXT)}, context(_summary(overview, now))]
     if not overview.complete:
         blocks.append(context(INCOMPLETE))
     if not overview.total:
         blocks.append(section(EMPTY))
+    elif not overview.matching:
+        blocks.append(section(f"No {overview.group} tokens to show."))
+    elif not overview.entries:
+        blocks.append(section(past_the_end_text(overview)))
     return blocks
 
 
 def home_view(overview: Overview, now: datetime) -> dict:
+    """Home: the most urgent tokens, from the first (`overview` is never a later page nor one group)."""
     top = _top(overview, now, "renewbot: your tokens")
-    return {"type": "home", "blocks": top + _rows(overview, now, HOME_BLOCKS - len(top))}
+    rows = _rows(overview, now, HOME_BLOCKS - len(top),
+                 lambda shown: not_shown_text(overview.total - shown, shown))
+    return {"type": "home", "blocks": top + rows}
 
 
 def list_blocks(overview: Overview, now: datetime) -> list[dict]:
-    top = _top(overview, now, "Your tokens, most urgent first")
-    return top + _rows(overview, now, LIST_BLOCKS - len(top))
+    """A page of `/renew-token list`: `overview` holds the LIST_ROWS tokens of the page asked for."""
+    which = f"Your {overview.group} tokens" if overview.group else "Your tokens"
+    page = f", page {page_of(overview.offset):,}" if overview.offset else ""
+    top = _top(overview, now, f"{which}, most urgent first{page}")
+    return top + _rows(overview, now, LIST_BLOCKS - len(top), lambda shown: page_text(overview, shown))
 
 
 def list_text(overview: Overview, now: datetime) -> str:
-    """The fallback: names each token and its date, the most urgent first."""
+    """The fallback: names each token on the page and its date, the most urgent first."""
     if not overview.total:
         return EMPTY
+    if not overview.matching:
+        return f"No {overview.group} tokens to show."
+    if not overview.entries:
+        return past_the_end_text(overview)
     parts = [f"{escape(clip(e.line.name, 100))} ({ymd(e.line.expires_at) if e.line.expiry_known else 'unknown'}, "
              f"{describe_days_left(e.line.expires_at, now) if e.line.expiry_known else 'expiry unknown'})"
              for e in overview.entries[:20]]
-    more = overview.total - len(parts)
-    text = f"{_plural(overview.total, 'token')} by urgency: " + "; ".join(parts)
+    which = f"{overview.group} token" if overview.group else "token"
+    start = f" from #{overview.offset + 1:,}" if overview.offset else ""
+    more = overview.matching - overview.offset - len(parts)
+    text = f"{_plural(overview.matching, which)} by urgency{start}: " + "; ".join(parts)
     return clip(text + (f"; and {more:,} more" if more > 0 else ""), MAX_SECTION_TEXT)

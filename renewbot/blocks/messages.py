@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, section, slack_date, ymd
+from renewbot.blocks.common import MAX_SECTION_TEXT, clip, context, escape, mention, section, slack_date, ymd
 from renewbot.domain.patterns import OWNER_RE, is_channel_id
 from renewbot.usecases.renewal import RenewalOutcome
 from renewbot.usecases.verify import LWA_SETTINGS_REFUSED, VERIFIED
@@ -77,7 +77,7 @@ def not_allowed_text(token_name: str, owners: Sequence[str], *, why: str = "not_
     if why == "not_in_channel":
         return (f"You can't renew {name}: it names no owners, so only members of {_channel(channel)} can renew it. "
                 f"Join the channel, or {_ASK_ADMIN[0].lower()}{_ASK_ADMIN[1:]}")
-    who = ", ".join(f"<!subteam^{o}>" if o.startswith("S") else f"<@{o}>" for o in named[:20])
+    who = ", ".join(mention(o) for o in named[:20])
     return (f"You can't renew {name}: only its owners can{f' ({who})' if who else ''}. "
             "Ask one of them, or ask an admin to add you to the token's owners in the import file.")
 

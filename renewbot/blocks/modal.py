@@ -9,9 +9,9 @@ from datetime import date
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import (
-    MAX_OPTION_TEXT,
     MAX_OPTIONS_SELECT,
     context,
+    option,
     plain,
     section,
     ymd,
@@ -54,10 +54,6 @@ class ModalState:
             return cls()
 
 
-def _option(text: str, value: str) -> dict:
-    return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
-
-
 def default_expiry(kind: str | Kind, today: date) -> date | None:
     """Today plus the kind's usual lifetime (a year for Amazon's authorisations), or no suggestion."""
     return (kind if isinstance(kind, Kind) else resolve(kind)).suggested_expiry(today)
@@ -65,7 +61,7 @@ def default_expiry(kind: str | Kind, today: date) -> date | None:
 
 def token_option(token_id: str, name: str) -> dict:
     """How a token reads in the picker, in its options loads and as its initial option alike."""
-    return _option(f"{name} ({token_id})", token_id)
+    return option(f"{name} ({token_id})", token_id)
 
 
 def _token_picker(selected: Token | None) -> dict:
@@ -86,7 +82,7 @@ def _chunks(items: Sequence[Account]) -> list[Sequence[Account]]:
 def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticked) -> list[dict]:
     blocks = []
     for n, group in enumerate(_chunks(accounts)):
-        options = [_option(a.name, a.id) for a in group]
+        options = [option(a.name, a.id) for a in group]
         initial = [o for o, a in zip(options, group, strict=False) if ticked(a)]
         element: dict = {"type": "checkboxes", "action_id": ids.ACCOUNTS_INPUT, "options": options}
         if initial:
@@ -98,7 +94,7 @@ def _checkbox_groups(prefix: str, label: str, accounts: Sequence[Account], ticke
 
 def account_option(account_id: str, name: str) -> dict:
     """How an account reads in the searchable form, in its options loads and as an initial option alike."""
-    return _option(f"{name} ({account_id})", account_id)
+    return option(f"{name} ({account_id})", account_id)
 
 
 def _large_account_blocks(accounts: Sequence[Account]) -> list[dict]:
@@ -106,7 +102,7 @@ def _large_account_blocks(accounts: Sequence[Account]) -> list[dict]:
     re-enabled unless the box is unticked (then only the picked ones); the no-fetch list starts as the
     accounts set so now, and accounts it does not show keep their flag (see validation.validate_renewal)."""
     n = len(accounts)
-    everything = _option(f"Re-enable all {n} accounts", REENABLE_ALL_VALUE)
+    everything = option(f"Re-enable all {n} accounts", REENABLE_ALL_VALUE)
     search = plain(f"Type to search this token's {n} accounts", 150)
     no_fetch = [a for a in accounts if not a.fetch_orders]
     nofetch_select: dict = {"type": "multi_external_select", "action_id": ids.ACCOUNTS_SELECT,
@@ -145,11 +141,10 @@ def account_blocks(accounts: Sequence[Account]) -> list[dict]:
                                lambda a: not a.fetch_orders))
 
 
-def renew_modal(*, token: Token | None, accounts: Sequence[Account], choices: object = None,
+def renew_modal(*, token: Token | None, accounts: Sequence[Account],
                 today: date, channel: str | None = None, refusal: str | None = None,
                 kind: Kind | None = None, paired: Sequence[Token] = ()) -> dict:
     """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed.
-    `choices` is no longer used (the picker searches), accepted so older callers still build.
     `paired`: the tokens renewed together with it (renewbot.usecases.amazon.paired_tokens), named in its reminder."""
     blocks: list[dict] = [_token_picker(token)]
     if refusal is not None:

@@ -76,10 +76,12 @@ def due_followups(*, expires_at: datetime, muted: bool, notices: list[PostedNoti
                   escalate_after: timedelta, reminder_hour: int, reminder_tz: str) -> list[DueFollowup]:
     """What is due at `now` for a token about its current expiry, given its notices posted for that expiry.
 
-    - escalation: the nearest posted stage of ≤ 3 days, `escalate_after` after it was posted (later while
-      snoozed), unless acknowledged; only before the expiry (from then on the expiry escalation speaks);
+    - escalation: the nearest posted stage of ≤ 3 days, `escalate_after` after it was posted, or when the
+      latest snooze on any of the expiry's notices ends if later, unless acknowledged; only before the expiry
+      (from then on the expiry escalation speaks);
     - expiry: at the expiry, once the expired notice is posted, unless it was acknowledged;
-    - reminder: the latest reminder slot, unless a snooze covers it.
+    - reminder: the latest reminder slot.
+    A snooze always ends before the expiry (the use case refuses longer ones), so it never touches the last two.
     Renewal changes the expiry, so a renewed token has no posted notice for the new one and nothing is due.
     """
     if muted or not notices:
@@ -89,20 +91,19 @@ def due_followups(*, expires_at: datetime, muted: bool, notices: list[PostedNoti
     if near and now < expires_at:
         notice = min(near, key=lambda n: stage_days(n.stage))
         due = notice.sent_at + escalate_after
-        if notice.snoozed_until is not None:
-            due = max(due, notice.snoozed_until)
+        snoozed = latest_snooze(notices)
+        if snoozed is not None:
+            due = max(due, snoozed)
         if not notice.acked and due <= now and due < expires_at:
             out.append(DueFollowup(ESCALATION, notice.stage, due, notice.thread_ts))
     expired = next((n for n in notices if n.stage == EXPIRED), None)
     if expired is None or now < expires_at:
         return out
-    snoozed = max((n.snoozed_until for n in notices if n.snoozed_until is not None), default=None)
-    at_expiry = max(expires_at, snoozed) if snoozed is not None else expires_at
-    if not expired.acked and at_expiry <= now:
-        out.append(DueFollowup(EXPIRY, EXPIRED, at_expiry, expired.thread_ts))
+    if not expired.acked:
+        out.append(DueFollowup(EXPIRY, EXPIRED, expires_at, expired.thread_ts))
     slot = reminder_slot(expires_at, now, reminder_hour, reminder_tz)
     # A reminder follows the expired notice: none in the pass that first posts it (a token first seen long expired).
-    if slot is not None and slot > expired.sent_at and (snoozed is None or slot >= snoozed):
+    if slot is not None and slot > expired.sent_at:
         key = slot.astimezone(ZoneInfo(reminder_tz)).date().isoformat()
         out.append(DueFollowup(REMINDER, key, slot, expired.thread_ts))
     return out
@@ -114,6 +115,12 @@ class DigestSlot:
     at: datetime  # DIGEST_DAY at DIGEST_TIME of that week, in UTC
 
 
+def latest_snooze(notices: list[PostedNotice]) -> datetime | None:
+    """A snooze on any notice of the expiry holds the token's escalation: people snooze the message in front of
+    them, not necessarily the stage that escalates."""
+    return max((n.snoozed_until for n in notices if n.snoozed_until is not None), default=None)
+
+
 def digest_slot(now: datetime, *, day: int, hour: int, minute: int, tz: str) -> DigestSlot:
     """This week's digest slot in `tz` (ISO weeks start on Monday; `day` 0 is Monday). Due once `now` has
     passed `at`; a week whose slot passed while renewbot was down is still this week's, so it goes out late."""
@@ -121,6 +128,15 @@ def digest_slot(now: datetime, *, day: int, hour: int, minute: int, tz: str) -> 
     year, week, weekday = today.isocalendar()
     slot_day = today + timedelta(days=day - (weekday - 1))
     return DigestSlot(f"{year}-W{week:02d}", local_at(slot_day, hour, minute, tz))
+
+
+def latest_digest_slot(now: datetime, *, day: int, hour: int, minute: int, tz: str) -> DigestSlot:
+    """The latest slot at or before `now`: this week's once it has passed, else last week's. A slot missed while
+    down (Sunday's, say) is still due after the ISO week turned over, so it goes out late rather than never."""
+    slot = digest_slot(now, day=day, hour=hour, minute=minute, tz=tz)
+    if slot.at <= now:
+        return slot
+    return digest_slot(slot.at - timedelta(days=7), day=day, hour=hour, minute=minute, tz=tz)
 
 
 @dataclass(frozen=True)
@@ -134,24 +150,22 @@ def hold(*, kind: str, key: str, planned_expiry: datetime, expires_at: datetime,
          notices: list[PostedNotice], now: datetime) -> Hold | None:
     """Re-checked at send time, since a person may have acted after it was planned: renewed (the expiry moved),
     retired, muted, acknowledged, snoozed. None: send it. `notices`: those still open for `planned_expiry`."""
-    if retired or expires_at != planned_expiry or not notices:
+    if retired:
+        return Hold("retired")
+    if expires_at != planned_expiry or not notices:
         return Hold("renewed")
     if muted:
         return Hold("muted")
-    snoozed = max((n.snoozed_until for n in notices if n.snoozed_until is not None), default=None)
     if kind == ESCALATION:
         notice = next((n for n in notices if n.stage == key), None)
         if notice is None or notice.acked:
             return Hold("acknowledged")
         if now >= expires_at:
             return Hold("expired meanwhile: the escalation at expiry speaks")
-        if notice.snoozed_until is not None and notice.snoozed_until > now:
-            return Hold("snoozed", notice.snoozed_until)
-    elif kind == EXPIRY:
-        if any(n.stage == EXPIRED and n.acked for n in notices):
-            return Hold("acknowledged")
+        snoozed = latest_snooze(notices)
         if snoozed is not None and snoozed > now:
             return Hold("snoozed", snoozed)
-    elif snoozed is not None and snoozed > now:
-        return Hold("snoozed")  # that day's reminder is skipped; the next day's is planned
+    elif kind == EXPIRY and any(n.stage == EXPIRED and n.acked for n in notices):
+        return Hold("acknowledged")
+    # Snoozes end before the expiry, so none can hold the escalation at expiry or a reminder.
     return None

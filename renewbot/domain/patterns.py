@@ -27,3 +27,8 @@ def is_channel_id(value: object) -> bool:
 def is_person_or_group(value: object) -> bool:
     """A Slack user (U…, W…) or user group (S…) id."""
     return isinstance(value, str) and OWNER_RE.fullmatch(value) is not None
+
+
+def is_group(value: object) -> bool:
+    """A Slack user group (S…) id, as named in owners or admins."""
+    return is_person_or_group(value) and value.startswith("S")

@@ -41,6 +41,8 @@ class Command:
     checks_keys: bool = False
     # The long-running server logs what it does; one-shot commands print one line per thing asked.
     verbose_log: bool = False
+    # Builds its own settings and database (the sandbox): the shared set-up, which opens DATABASE_URL, is skipped.
+    own_setup: bool = False
 
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +122,9 @@ COMMANDS: dict[str, Command] = {
                             _retry_failed_args),
     "api-key": Command("keys for the inbound API: create NAME [--scope state|calendar|metrics ...], list, revoke NAME",
                        lambda i: commands.cmd_api_key(i.args, deps=i.deps), commands.api_key_arguments),
+    "sandbox": Command("try the bot without Slack: the real bot, a stand-in Slack and a web page on 127.0.0.1",
+                       lambda i: commands.cmd_sandbox(port=i.args.port, check=i.args.check),
+                       commands.sandbox_arguments, own_setup=True),
     "connectors": Command("test ID: send a signed ping to a connector and print its answer",
                           lambda i: commands.cmd_connectors_test(i.args.id, deps=i.deps),
                           commands.connectors_arguments),
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
     command = COMMANDS[args.command]
     configure_logging(verbose=command.verbose_log)
     try:
+        if command.own_setup:
+            return command.run(Invocation(args, None, None, None, None))
         settings = Settings.from_env()
         configure_logging(verbose=command.verbose_log, secrets=settings.secret_values(), log_format=settings.log_format)
         engine = make_engine(settings.database_url)

@@ -42,6 +42,18 @@ def cmd_serve(*, settings: Settings, deps: Deps, connectors: ConnectorSetup) -> 
     return serve(settings, deps, environ=connectors.environ)
 
 
+def cmd_sandbox(*, port: int, check: bool) -> int:
+    from renewbot.sandbox.command import run  # the page, the stand-in and the demo platform load only here
+
+    return run(port=port, check=check)
+
+
+def sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    from renewbot.sandbox.command import arguments
+
+    arguments(parser)
+
+
 def connector_environ() -> dict[str, str]:
     """Where connectors read their signing secrets: the environment, and ./.env as Settings reads it."""
     env_file = Path(".env")
@@ -170,8 +182,10 @@ def cmd_scan(*, settings: Settings, deps: Deps, dry_run: bool, connectors: Conne
     d, c = report.delivery, report.connectors
     sent = (f"; connectors: {len(c.delivered)} delivered, {len(c.retrying)} to retry, {len(c.failed)} failed"
             if c and (c.delivered or c.retrying or c.failed) else "")
-    f = report.followups
-    followups = f"; follow-ups: {report.followups_planned} planned, {len(f.sent)} sent" if f and f.sent else ""
+    f, g = report.followups, report.digests
+    followups = (f"; follow-ups: {report.followups_planned} planned, {len(f.sent)} sent, {len(f.retrying)} to retry"
+                 if f and (report.followups_planned or f.sent or f.retrying) else "")
+    followups += f"; digests: {len(g.sent)} sent" if g and g.sent else ""
     print(f"scan: {report.planned} planned, {len(d.sent)} sent, {len(d.retrying)} to retry, {len(d.failed)} failed"
           f"{followups}{sent}")
     return 0

@@ -14,6 +14,7 @@ from dotenv import dotenv_values
 from renewbot.domain.patterns import is_person_or_group
 from renewbot.domain.urls import secure_url_problem
 from renewbot.errors import ConfigError
+from renewbot.runtime.logs import LOG_FORMATS
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///data/renewbot.db"
@@ -66,6 +67,36 @@ class AttentionSettings:
                    digest_tz=zone("DIGEST_TZ"), allow_now=get("RENEWBOT_ALLOW_NOW") == "1")
 
 
+SECRET_ENTRIES = ("page", "modal")
+
+
+@dataclass(frozen=True)
+class SecretEntrySettings:
+    """How a renewed secret reaches renewbot: Amazon's authorization (SP-API), a one-time private page, or the
+    Slack form itself ("modal", the only way without a public URL, e.g. in Socket Mode)."""
+    public_url: str | None = None  # renewbot's public base URL, no trailing slash
+    secret_entry: str = "modal"  # "page" (the default when public_url is set) or "modal"
+    amazon_spapi_app_id: str | None = None  # the SP-API application id: turns on "Authorize with Amazon"
+    amazon_seller_central_url: str | None = None  # overrides each marketplace's Seller Central base (tests)
+    amazon_spapi_draft: bool = False  # AMAZON_SPAPI_DRAFT=1: consent with &version=beta (an app still in draft)
+
+    @classmethod
+    def from_values(cls, get: Callable[[str], str | None]) -> SecretEntrySettings:
+        public_url = (get("PUBLIC_URL") or "").rstrip("/") or None
+        if public_url and (problem := secure_url_problem(public_url, "PUBLIC_URL")):
+            raise ConfigError(problem)
+        entry = (get("SECRET_ENTRY") or ("page" if public_url else "modal")).lower()
+        if entry not in SECRET_ENTRIES:
+            raise ConfigError(f"SECRET_ENTRY must be {' or '.join(SECRET_ENTRIES)}")
+        if entry == "page" and not public_url:
+            raise ConfigError("SECRET_ENTRY=page needs PUBLIC_URL (the address people open the private page at)")
+        seller_central = (get("AMAZON_SELLER_CENTRAL_URL") or "").rstrip("/") or None
+        if seller_central and (problem := secure_url_problem(seller_central, "AMAZON_SELLER_CENTRAL_URL")):
+            raise ConfigError(problem)
+        return cls(public_url=public_url, secret_entry=entry, amazon_spapi_app_id=get("AMAZON_SPAPI_APP_ID"),
+                   amazon_seller_central_url=seller_central, amazon_spapi_draft=get("AMAZON_SPAPI_DRAFT") == "1")
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     slack_bot_token: str | None
@@ -86,6 +117,7 @@ class Settings:
     admins: tuple[str, ...] = ()
     log_format: str = "text"  # LOG_FORMAT: "text", or "json" for one JSON object per line
     attention: AttentionSettings = AttentionSettings()
+    entry: SecretEntrySettings = SecretEntrySettings()
 
     def __repr__(self) -> str:  # secrets must not reach a log line through repr()
         return (
@@ -139,8 +171,8 @@ class Settings:
         if bad := [a for a in admins if not is_person_or_group(a)]:
             raise ConfigError(f"RENEWBOT_ADMINS: {bad[0][:40]!r} is not a Slack user (U…/W…) or user group (S…) id")
         log_format = (get("LOG_FORMAT") or "text").lower()
-        if log_format not in ("text", "json"):
-            raise ConfigError("LOG_FORMAT must be text or json")
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT must be {' or '.join(LOG_FORMATS)}")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -157,4 +189,5 @@ class Settings:
             admins=admins,
             log_format=log_format,
             attention=AttentionSettings.from_values(get),
+            entry=SecretEntrySettings.from_values(get),
         )

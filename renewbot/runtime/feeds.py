@@ -1,21 +1,28 @@
 """GET /calendar.ics and GET /metrics: read-only feeds behind keys from `renewbot api-key create`.
 
 A calendar app stores the feed's URL and cannot send headers, so the calendar also takes `?key=`; such a key
-is in URLs and logs of proxies, which is why it holds the `calendar` scope only (`--scope calendar`) and can
-write nothing. Prometheus sends `Authorization: Bearer` (its `authorization` setting): /metrics takes the
-header only, from a key with the `metrics` scope. The key is never logged; every refusal is the same 401.
+is in URLs and logs of proxies, so a key in the query must hold the `calendar` scope and nothing else
+(`--scope calendar`): a key that can also write is refused there (401), and works only in the header.
+Prometheus sends `Authorization: Bearer` (its `authorization` setting): /metrics takes the header only, from a
+key with the `metrics` scope. Answers follow RFC 6750: 401 for no key or a wrong, revoked or misplaced one
+(`error="invalid_token"` when a key was offered), 403 for a good key without the scope. The key is never logged.
+
+The calendar is streamed a page of tokens at a time (calendar.py), at most MAX_CALENDAR_FEEDS at once per
+process: each holds a server thread while it runs, and waitress has few. One more gets 503 and Retry-After.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from sqlalchemy.engine import Engine
 
 from renewbot.runtime.api import respond
+from renewbot.runtime.log_context import current_ids, log_ids
 from renewbot.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from renewbot.runtime.metrics import Metrics
 from renewbot.usecases.apikeys import authenticate, bearer_key
@@ -32,55 +39,129 @@ KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 # A calendar app polls; five minutes of caching in the app (never a shared cache: the URL holds a key).
 CALENDAR_CACHE = ("Cache-Control", "private, max-age=300")
-UNAUTHORIZED = {"error": "missing or invalid key"}
+# Calendars streamed at once per process; the rest of waitress's 8 threads stay for Slack and the API.
+MAX_CALENDAR_FEEDS = 2
+BUSY_RETRY_AFTER = "30"  # seconds; calendar apps poll every few minutes anyway
+REALM = 'Bearer realm="renewbot"'
+NO_STORE = ("Cache-Control", "no-store")
 
 
-def _query_key(environ) -> str | None:
+def _query_key(environ) -> tuple[str | None, bool]:
+    """The well-formed key in `?key=`, and whether a key was offered there at all."""
     query = environ.get("QUERY_STRING") or ""
-    if len(query) > MAX_QUERY:
-        return None
-    values = parse_qs(query, max_num_fields=10).get("key") if query else None
+    offered = "key=" in query
+    if not offered or len(query) > MAX_QUERY:
+        return None, offered
+    try:
+        values = parse_qs(query, max_num_fields=10).get("key")
+    except ValueError:  # more fields than max_num_fields
+        return None, offered
     key = values[0] if values and len(values) == 1 else None
-    return key if key and len(key) <= 100 and set(key) <= KEY_CHARS else None
+    return (key if key and len(key) <= 100 and set(key) <= KEY_CHARS else None), offered
 
 
-def _allowed(engine: Engine, key: str | None, scope: str) -> bool:
+def _unauthorized(start_response, *, offered: bool, why: str = "missing or invalid key", description: str = ""):
+    challenge = REALM + (', error="invalid_token"' if offered else "")
+    challenge += f', error_description="{description}"' if description else ""
+    return respond(start_response, "401 Unauthorized", {"error": why},
+                   headers=(("WWW-Authenticate", challenge), NO_STORE))
+
+
+def _refusal(engine: Engine, start_response, key: str | None, *, offered: bool, scope: str, in_query: bool = False):
+    """None when `key` may read `scope` (from the query: that scope alone), else the answer sent."""
     if key is None:
-        return False
+        return _unauthorized(start_response, offered=offered)
     with session_scope(engine) as session:
         caller = authenticate(session=session, key=key)
-    return caller is not None and scope in caller.scopes
+    if caller is None:
+        return _unauthorized(start_response, offered=True)
+    if scope not in caller.scopes:
+        return respond(start_response, "403 Forbidden", {"error": f"this key lacks the {scope!r} scope"},
+                       headers=(("WWW-Authenticate", f'{REALM}, error="insufficient_scope", scope="{scope}"'),
+                                NO_STORE))
+    if in_query and set(caller.scopes) != {scope}:
+        # It works in the header; in a URL it would let whoever reads the URL write too.
+        return _unauthorized(start_response, offered=True, description=f"a key in the URL must hold only {scope}",
+                             why=f"a key in the URL must hold the {scope!r} scope alone; this one can do more, so "
+                                 f"revoke it and make one with `renewbot api-key create NAME --scope {scope}`")
+    return None
 
 
-def _refuse(start_response):
-    return respond(start_response, "401 Unauthorized", UNAUTHORIZED,
-                   headers=(("WWW-Authenticate", 'Bearer realm="renewbot"'), ("Cache-Control", "no-store")))
+class _Stream:
+    """The calendar's body as waitress reads it, after this request's handler has returned: it holds a feed
+    slot until the server closes it, and a failure mid-stream is logged with the request's ids (gone from the
+    context by then) and raised again, so waitress drops the connection without the last chunk: the calendar
+    app sees a failed download and keeps its last good copy, never a well-formed short calendar."""
+
+    def __init__(self, chunks: Iterator[bytes], release: Callable[[], None]) -> None:
+        self._chunks, self._release, self._ids = chunks, release, current_ids()
+        self._released = False
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            raise
+        except Exception:
+            with log_ids(**self._ids):
+                logger.exception("%s failed while streaming: the response is cut short", CALENDAR_PATH)
+            raise
+
+    def close(self) -> None:
+        if not self._released:
+            self._released = True
+            self._release()
 
 
-def make_feeds(engine: Engine, metrics: Metrics | None, *, clock: Callable[[], datetime]):
+def make_feeds(engine: Engine, metrics: Metrics | None, *, clock: Callable[[], datetime],
+               max_calendar_feeds: int = MAX_CALENDAR_FEEDS):
     """The WSGI app for CALENDAR_PATH and METRICS_PATH (web.py routes only those here). Without `metrics`,
     /metrics is not served (404)."""
+    slots = threading.BoundedSemaphore(max_calendar_feeds)
 
     def calendar(environ, start_response):
-        try:
-            key = bearer_key(environ.get("HTTP_AUTHORIZATION")) or _query_key(environ)
-        except ValueError:  # parse_qs: more fields than max_num_fields
-            key = None
-        if not _allowed(engine, key, CALENDAR_SCOPE):
-            return _refuse(start_response)
-        start_response("200 OK", [("Content-Type", CALENDAR_TYPE), CALENDAR_CACHE,
-                                  ("Content-Disposition", 'inline; filename="renewbot.ics"')])
+        header = environ.get("HTTP_AUTHORIZATION")
+        key, in_query = bearer_key(header), False
+        offered = header is not None
+        if key is None:
+            key, in_query = _query_key(environ)
+            offered = offered or in_query
+            in_query = key is not None
+        refused = _refusal(engine, start_response, key, offered=offered, scope=CALENDAR_SCOPE, in_query=in_query)
+        if refused is not None:
+            return refused
+        headers = [("Content-Type", CALENDAR_TYPE), CALENDAR_CACHE,
+                   ("Content-Disposition", 'inline; filename="renewbot.ics"')]
         if environ.get("REQUEST_METHOD") == "HEAD":
+            start_response("200 OK", headers)
             return [b""]
+        if not slots.acquire(blocking=False):
+            return respond(start_response, "503 Service Unavailable",
+                           {"error": "too many calendar downloads at once; try again shortly"},
+                           headers=(("Retry-After", BUSY_RETRY_AFTER), NO_STORE))
+        try:
+            now = clock().astimezone(UTC)
+            # Reads the kinds and the first page now: a failure here is still a 500, before any byte is sent.
+            events = feed_events(engine=engine, now=now)
+            start_response("200 OK", headers)
+        except BaseException:
+            slots.release()
+            raise
         # Streamed: the server sends each event's bytes as they are made (chunked), a page of tokens read at a time.
-        return calendar_chunks(feed_events(engine=engine), stamp=clock().astimezone(UTC))
+        return _Stream(calendar_chunks(events, stamp=now), slots.release)
 
     def metrics_page(environ, start_response):
-        if not _allowed(engine, bearer_key(environ.get("HTTP_AUTHORIZATION")), METRICS_SCOPE):
-            return _refuse(start_response)
+        header = environ.get("HTTP_AUTHORIZATION")
+        refused = _refusal(engine, start_response, bearer_key(header), offered=header is not None,
+                           scope=METRICS_SCOPE)
+        if refused is not None:
+            return refused
         body = metrics.render()
         start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE), ("Content-Length", str(len(body))),
-                                  ("Cache-Control", "no-store")])
+                                  NO_STORE])
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def feeds(environ, start_response):

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from jobs.digest import deliver_digests, digest_content, plan_digests, this_week
+from jobs.digest import HORIZON, MANUAL, deliver_digests, digest_content, due_slot, manual_week, plan_manual
 from jobs.followups import due_followups, followup_text
 from jobs.plan import due_notices
 from renewbot.domain.attention import PostedNotice
@@ -55,15 +55,14 @@ def followup_dry_run_lines(engine: Engine, now: datetime, settings: AttentionSet
             where = f"thread {item.due.thread_ts}" if item.due.thread_ts else "the thread of the notice above"
             lines += [f"[dry-run] would reply in {item.channel} ({where}), {item.due.kind} {item.due.key}:",
                       f"  {text}"]
-        slot = this_week(now, settings)
-        if now >= slot.at:
-            done = set(session.exec(select(Digest.channel).where(Digest.week == slot.week)).all())
-            for channel in reads.digest_channels(session=session):
-                content = None if channel in done else digest_content(session=session, channel=channel,
-                                                                      week=slot.week, now=now)
-                if content is not None:
-                    lines += [f"[dry-run] would post the weekly digest {slot.week} to {channel}:",
-                              *_digest_lines(content)]
+        slot = due_slot(now, settings)
+        done = set(session.exec(select(Digest.channel).where(Digest.week == slot.week)).all())
+        for channel in reads.digest_channels(session=session, until=now + HORIZON):
+            content = None if channel in done else digest_content(session=session, channel=channel,
+                                                                  week=slot.week, now=now)
+            if content is not None:
+                lines += [f"[dry-run] would post the weekly digest {slot.week} to {channel}:",
+                          *_digest_lines(content)]
     return lines
 
 
@@ -74,25 +73,28 @@ def _digest_lines(content: tuple[str, list[dict]]) -> list[str]:
 
 
 def cmd_digest(*, settings: Settings, deps: Deps, channel: str | None, dry_run: bool) -> int:
-    """This week's digest now (each channel, or `channel`), under the same (channel, week) key as the weekly run:
-    a second run says it was already posted."""
+    """This week's digest now (each channel with something to say, or `channel`). Once the week's slot has
+    passed it shares the weekly run's (channel, week) key, so between them it is posted once; before the slot
+    it posts under the week + "m", so an early run does not use up the scheduled one. A second run says it was
+    already posted."""
     now = deps.clock()
-    week = this_week(now, settings.attention).week
+    week = manual_week(now, settings.attention)
+    shown = week.removesuffix(MANUAL)
     if dry_run:
         with session_scope(deps.engine, commit=False) as session:
-            channels = [channel] if channel else reads.digest_channels(session=session)
+            channels = [channel] if channel else reads.digest_channels(session=session, until=now + HORIZON)
             for name in channels:
                 content = digest_content(session=session, channel=name, week=week, now=now)
                 if content is None:
-                    print(f"[dry-run] {name}: nothing to say this week ({week})")
+                    print(f"[dry-run] {name}: nothing to say this week ({shown})")
                 else:
-                    print(f"[dry-run] would post the weekly digest {week} to {name}:")
+                    print(f"[dry-run] would post the weekly digest {shown} to {name}:")
                     print("\n".join(_digest_lines(content)))
         return 0
     if not settings.slack_bot_token:
         print("digest: SLACK_BOT_TOKEN is not set (use --dry-run to see the digest)", file=sys.stderr)
         return 2
-    planned = plan_digests(engine=deps.engine, now=now, settings=settings.attention, channel=channel, force=True)
+    planned = plan_manual(engine=deps.engine, now=now, settings=settings.attention, channel=channel)
     report = deliver_digests(engine=deps.engine, client=make_client(settings.slack_bot_token, settings.slack_api_url),
                              now=now, channel=channel)
     with session_scope(deps.engine) as session:
@@ -100,12 +102,14 @@ def cmd_digest(*, settings: Settings, deps: Deps, channel: str | None, dry_run: 
             row = session.exec(select(Digest).where(Digest.channel == item.channel, Digest.week == week)).one()
             if not item.new and item.state in ("sent", "skipped"):
                 said = "already posted" if item.state == "sent" else "already checked (nothing to say)"
-                print(f"digest: {item.channel}: {said} this week ({week})")
+                print(f"digest: {item.channel}: {said} this week ({shown})")
             elif row.id in report.sent:
-                print(f"digest: {item.channel}: posted ({week})")
+                print(f"digest: {item.channel}: posted ({shown})")
             elif row.id in report.closed:
-                print(f"digest: {item.channel}: nothing to say this week ({week})")
+                print(f"digest: {item.channel}: nothing to say this week ({shown})")
             else:
                 why = f": {row.last_error}" if row.last_error else ""
-                print(f"digest: {item.channel}: not posted yet ({row.state}{why}); the scheduler retries it")
+                print(f"digest: {item.channel}: not posted ({row.state}{why})" + (
+                    "; the scheduler retries it" if row.state in ("pending", "sending") else
+                    "; not retried: Slack refused it for good, fix the channel (see `renewbot status`)"))
     return 0

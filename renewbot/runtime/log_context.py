@@ -2,14 +2,17 @@
 
 Set with `log_ids(...)` around a unit of work; every line logged inside it, on that thread, carries them.
 A nested `log_ids` adds to the outer ones and restores them on exit. Threads started inside do not inherit
-them (contextvars are per thread unless copied), so a worker sets its own.
+them (contextvars are per thread unless copied), so a worker sets its own, or is fed by a ContextExecutor,
+which runs each task in a copy of the submitter's context (bolt's listener pool is one: see serve.build_app).
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -38,3 +41,11 @@ def log_ids(**ids: object) -> Iterator[None]:
 def request_id(offered: str | None) -> str:
     """The request's id: the caller's X-Request-Id when it is plain and short, else a new random one."""
     return offered if offered and REQUEST_ID_RE.fullmatch(offered) else secrets.token_hex(8)
+
+
+class ContextExecutor(ThreadPoolExecutor):
+    """A thread pool whose tasks see the contextvars (the log ids) of the thread that submitted them, as they
+    were at submission. Each task gets its own copy: one Context cannot be entered by two threads at once."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

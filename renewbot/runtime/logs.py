@@ -46,7 +46,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 class JsonRedactingFormatter(RedactingFormatter):
-    """One JSON object per line: ts (ISO-8601 UTC), level, logger, message, the ids in play (log_context) and
+    """One JSON object per line: timestamp (ISO-8601 UTC), level, logger, message, the ids in play (log_context) and
     "exc" when an exception is logged. Each value is redacted as the text lines are, before it is encoded
     (a pattern must not be split by JSON escaping); the encoded line is redacted once more for good measure."""
 
@@ -55,7 +55,7 @@ class JsonRedactingFormatter(RedactingFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -71,7 +71,7 @@ class JsonRedactingFormatter(RedactingFormatter):
         return redact(json.dumps(clean, ensure_ascii=False), self.known)
 
 
-LOG_FORMATS = ("text", "json")
+LOG_FORMATS = ("text", "json")  # LOG_FORMAT's values (config.py checks against these)
 
 
 # Libraries whose INFO lines describe their own workings, not what the user asked for.

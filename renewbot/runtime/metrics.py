@@ -12,6 +12,8 @@ never a token id, a channel or an error text, so the number of series stays smal
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
@@ -28,15 +30,20 @@ from renewbot.usecases.kinds import ladders
 from storage.db import session_scope
 from storage.models import Token
 
+logger = logging.getLogger(__name__)
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNKNOWN = "unknown"  # a token whose expiry is not read from its source yet
 # Slack calls take tens of milliseconds to a few seconds (retries included, see slack_client.py).
 SLACK_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SCAN_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# The tokens gauge reads the token table (two grouped queries): at most once a minute, whatever the scrape rate.
+TOKENS_MAX_AGE = 60.0
 
 
 class Metrics:
-    """`registry=None` keeps every metric unregistered: counts nobody can scrape, for callers given none."""
+    """`registry=None` keeps every metric unregistered (nobody can scrape them); a caller given no Metrics uses
+    NO_METRICS, which keeps nothing."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry
@@ -86,10 +93,12 @@ class Metrics:
         finally:
             self._scan_seconds.observe(time.monotonic() - started)
 
-    def watch_tokens(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        """Adds renewbot_tokens{stage}, counted from the database at each scrape. Once per Metrics."""
+    def watch_tokens(self, engine: Engine, clock: Callable[[], datetime], *, max_age: float = TOKENS_MAX_AGE,
+                     timer: Callable[[], float] = time.monotonic) -> None:
+        """Adds renewbot_tokens{stage}, counted from the database at a scrape when the last count is older than
+        `max_age` seconds (by `timer`). Once per Metrics."""
         if self.registry is not None and not self._tokens_watched:
-            self.registry.register(_TokenStages(engine, clock))
+            self.registry.register(_TokenStages(engine, clock, max_age=max_age, timer=timer))
             self._tokens_watched = True
 
     def render(self) -> bytes:
@@ -97,20 +106,42 @@ class Metrics:
 
 
 class _TokenStages:
-    """The tokens-by-stage gauge. A token's stage depends on its ladder (its own, else its kind's, else the
-    default), so the database groups live tokens by (kind, own ladder, bucket): the bucket is the smallest
-    threshold day not yet passed, over every day any ladder uses. Within a bucket every ladder gives each token
-    the same stage, so rows are few (kinds x ladders x thresholds), whatever the number of tokens."""
+    """The tokens-by-stage gauge, counted by tokens_by_stage at most once per `max_age` seconds: each count
+    reads the whole token table, and Prometheus (or several) may scrape every few seconds. When the count fails
+    (the database is down), the last one is served and a warning logged: the scrape itself never fails for it,
+    so the other metrics still arrive. Before any count succeeded the gauge has no samples. A failed count is
+    not retried before `max_age` either, and while one runs other scrapes serve the last count, so a database
+    that hangs holds one scrape a minute, not all of them."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self._engine, self._clock = engine, clock
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], *, max_age: float,
+                 timer: Callable[[], float]) -> None:
+        self._engine, self._clock, self._max_age, self._timer = engine, clock, max_age, timer
+        self._lock = threading.Lock()  # one count at a time; a scrape meanwhile serves the last one
+        self._counted: dict[str, int] = {}
+        self._at: float | None = None
 
     def describe(self):  # no database read at registration
         return [GaugeMetricFamily("renewbot_tokens", "Live tokens by stage now", labels=("stage",))]
 
+    def _current(self) -> dict[str, int]:
+        if not self._lock.acquire(blocking=False):
+            return self._counted
+        try:
+            now = self._timer()
+            if self._at is None or now - self._at >= self._max_age:
+                self._at = now
+                try:
+                    self._counted = tokens_by_stage(self._engine, self._clock())
+                except Exception as exc:
+                    logger.warning("renewbot_tokens: counting tokens failed (%s); serving the last count",
+                                   type(exc).__name__)
+            return self._counted
+        finally:
+            self._lock.release()
+
     def collect(self):
         family = GaugeMetricFamily("renewbot_tokens", "Live tokens by stage now", labels=("stage",))
-        for stage, count in sorted(tokens_by_stage(self._engine, self._clock()).items()):
+        for stage, count in sorted(self._current().items()):
             family.add_metric((stage,), count)
         yield family
 
@@ -145,5 +176,37 @@ def tokens_by_stage(engine: Engine, now: datetime) -> dict[str, int]:
     return dict(tally)
 
 
-# For callers given no Metrics (one-shot commands, tests of other things): counted nowhere anyone reads.
-NO_METRICS = Metrics()
+class NullMetrics(Metrics):
+    """Counts nothing and keeps nothing: for callers given no Metrics (one-shot commands, tests of other
+    things). Every method of Metrics is overridden (tests/runtime/test_metrics.py checks)."""
+
+    def __init__(self) -> None:
+        self.registry = None
+
+    def notice(self, stage: str, outcome: str) -> None:
+        pass
+
+    def followup(self, kind: str, outcome: str) -> None:
+        pass
+
+    def renewal(self, kind: str) -> None:
+        pass
+
+    def connector_delivery(self, result: str) -> None:
+        pass
+
+    def slack_call(self, method: str, outcome: str, seconds: float) -> None:
+        pass
+
+    @contextmanager
+    def scan_timer(self) -> Iterator[None]:
+        yield
+
+    def watch_tokens(self, engine: Engine, clock: Callable[[], datetime], **_) -> None:
+        pass
+
+    def render(self) -> bytes:
+        return b""
+
+
+NO_METRICS = NullMetrics()

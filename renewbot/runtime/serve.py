@@ -21,10 +21,12 @@ from jobs.scheduler import build_scheduler, guarded
 from renewbot.errors import ConfigError
 from renewbot.runtime.config import Settings
 from renewbot.runtime.deps import Deps
+from renewbot.runtime.log_context import ContextExecutor
 from renewbot.runtime.slack_client import make_client
 from renewbot.runtime.web import make_wsgi_app
 
 logger = logging.getLogger(__name__)
+LISTENER_THREADS = 5  # bolt's own default pool size
 
 
 def build_app(settings: Settings, deps: Deps) -> App:
@@ -34,7 +36,9 @@ def build_app(settings: Settings, deps: Deps) -> App:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests")
     client = make_client(settings.slack_bot_token, settings.slack_api_url, metrics=deps.metrics)
     # Token verification at construction would block start-up on a slow Slack; check it ourselves below.
-    app = App(client=client, signing_secret=settings.slack_signing_secret or "", token_verification_enabled=False)
+    # bolt runs listeners in its own pool; this one hands them the request's log ids (LOG_FORMAT=json).
+    app = App(client=client, signing_secret=settings.slack_signing_secret or "", token_verification_enabled=False,
+              listener_executor=ContextExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"))
     register_all(app, deps=deps, admins=settings.admins)
     return app
 
@@ -56,15 +60,15 @@ def serve(settings: Settings, deps: Deps, *, host: str = "0.0.0.0", environ: Map
     check_slack(app)
     pacer = ChannelPacer()  # one per process: both jobs post into the same channels
     health = SlackHealth()  # one per process: a refused bot token pauses both jobs and turns /healthz 503
-    deps.metrics.watch_tokens(deps.engine, deps.clock)  # renewbot_tokens{stage}, counted at each scrape
+    deps.metrics.watch_tokens(deps.engine, deps.clock)  # renewbot_tokens{stage}, counted at most once a minute
 
     def deliver() -> None:
         # Retries between scans: notices, then the follow-ups and digests that answer in their threads.
-        common = dict(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health,
-                      metrics=deps.metrics)
-        deliver_due(**common)
-        deliver_followups(**common, settings=settings.attention)
-        deliver_digests(**common)
+        common = dict(engine=deps.engine, client=app.client, pacer=pacer, health=health, metrics=deps.metrics)
+        deliver_due(**common, now=deps.clock())
+        # A clock, not one `now`: each claim's lease starts when it is made, after the notices' pacing.
+        deliver_followups(**common, clock=deps.clock, settings=settings.attention)
+        deliver_digests(**common, clock=deps.clock)
 
     scheduler = build_scheduler(
         scan=lambda: scan(engine=deps.engine, client=app.client, now=deps.clock(), pacer=pacer, health=health,

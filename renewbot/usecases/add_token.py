@@ -1,8 +1,12 @@
 """`/renew-token add`: registering one new token from Slack. No Slack in here.
 
 What the form gave is checked as data first, then, in one transaction, against what is stored (the kind, the
-accounts, the id), and the token is inserted. An existing token is never touched: its id is refused, even when
+accounts, the id, the name), and the token is inserted. An existing token is never touched: its id is refused, even when
 a concurrent add inserted it between our check and our insert (the insert's conflict is reported the same way).
+Ids and names share one namespace: `/renew-token <ref>` (storage.queries.find_token) tries the ref as an id before
+as a name, so a new id equal to a token's name, or a new name equal to a token's id, would hide that token.
+Neither is accepted, ignoring case. Names are checked in the transaction, not by a unique index: two adds of
+the same name at the same moment can both succeed (the import file tolerates it too).
 The secret is not asked for: the token's first renewal stores it.
 """
 
@@ -23,7 +27,7 @@ from renewbot.domain.marketplaces import MARKETPLACES
 from renewbot.domain.patterns import CONTROL_RE, ID_RE, OWNER_RE, is_channel_id
 from renewbot.domain.thresholds import ladder_for, notify_from
 from renewbot.errors import RenewbotError
-from renewbot.usecases.kinds import team_kinds
+from renewbot.usecases.kinds import ladders, team_kinds
 from storage import queries
 from storage.db import bounded_lock_waits, session_scope
 from storage.models import Account, Token
@@ -172,7 +176,8 @@ def add_token(*, engine: Engine, form: AddForm, now: datetime, adder: str | None
         if errors:
             raise AddRejected(errors)
         kind = resolve(checked.kind, known)
-        starts = notify_from(checked.expires_at, kind.notify_days)
+        ladder = ladders(session=session).get(checked.kind)  # the scan's and the import's rule: the team's wins
+        starts = notify_from(checked.expires_at, ladder)
         try:
             session.add(Token(id=checked.token_id, kind=checked.kind, name=checked.name,
                               expires_at=checked.expires_at, notify_from=starts, channel=checked.channel,
@@ -189,7 +194,7 @@ def add_token(*, engine: Engine, form: AddForm, now: datetime, adder: str | None
         raise AddRejected({ID: _exists_text(checked.token_id, typed)})
     return AddOutcome(token_id=checked.token_id, name=checked.name, kind_label=kind.label, channel=checked.channel,
                       expires_at=checked.expires_at, notify_from=starts,
-                      first_threshold_days=max(ladder_for(kind.notify_days)), owners=checked.owners,
+                      first_threshold_days=max(ladder_for(ladder)), owners=checked.owners,
                       accounts=checked.accounts)
 
 
@@ -198,13 +203,24 @@ def _stored_problems(session: Session, form: AddForm, typed: bool) -> dict[str, 
     errors: dict[str, str] = {}
     name = " ".join((form.name or "").split())
     token_id = (form.token_id or "").strip() or suggest_id(name)
-    if ID_RE.fullmatch(token_id) and queries.get_token(session=session, token_id=token_id) is not None:
-        errors[ID] = _exists_text(token_id, typed)
+    active = col(Token.retired).is_(False)
+    if ID_RE.fullmatch(token_id):
+        if queries.get_token(session=session, token_id=token_id) is not None:
+            errors[ID] = _exists_text(token_id, typed)
+        elif (named := session.exec(select(Token.id).where(func.lower(Token.name) == token_id.lower(),
+                                                            active).limit(1)).first()) is not None:
+            errors[ID] = (f"`{token_id}` is the name of the token `{named}`: as an id it would hide that token "
+                          f"from `/renew-token {token_id}`. Type another id.")
     same_name = session.exec(select(Token.id).where(func.lower(Token.name) == name.lower(),
-                                                    col(Token.retired).is_(False))).first() if name else None
+                                                    active).limit(1)).first() if name else None
     if same_name is not None:
         errors[NAME] = (f"The token `{same_name}` already has this name: names find tokens in `/renew-token`, "
                         "so pick another.")
+    # No index on lower(id): a scan, once per add (rare), against find_token's exact id match in any case typed.
+    elif name and (other := session.exec(
+            select(Token.id).where(func.lower(Token.id) == name.lower(), active).limit(1)).first()) is not None:
+        errors[NAME] = (f"`{other}` is another token's id, so `/renew-token {other}` would open that token, "
+                        "not this one. Pick another name.")
     accounts = [a for a in dict.fromkeys(form.accounts) if ID_RE.fullmatch(a)][:MAX_PICKED]
     if accounts:
         rows = session.exec(select(Account.id, Account.retired).where(col(Account.id).in_(accounts))).all()

@@ -9,7 +9,8 @@ The tracked LWA client secret. When the team tracks the SP-API app's client secr
 amazon-lwa-client-secret, the stored value is what renewbot signs in to LWA with (verification now, re-authorization
 later), instead of AMAZON_LWA_CLIENT_SECRET: renewing that token is then the whole rotation on renewbot's side.
 Which one, among the non-retired such tokens holding a secret:
-- those whose app_id is AMAZON_LWA_CLIENT_ID; when none is, all of them;
+- those whose app_id is AMAZON_LWA_CLIENT_ID; when none is, those with no app_id (one naming another app is
+  another client's secret, which LWA would refuse with our client id);
 - exactly one: it wins; several: none does (the environment's value stands) and a WARNING says so, once per set.
 The client id always comes from AMAZON_LWA_CLIENT_ID.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +28,7 @@ from sqlmodel import Session, col, select
 from renewbot.crypto import SecretBox
 from renewbot.domain.kinds import resolve
 from renewbot.errors import ConfigError
+from renewbot.usecases.verify import StoredSecret
 from storage.db import session_scope
 from storage.models import Token, TokenAccount
 
@@ -34,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 LWA_SECRET_KIND = "amazon-lwa-client-secret"
 MAX_PAIRED = 20  # more than the steps show (renewbot.blocks.runbook); enough to say "and N more"
-
-_warned: set[frozenset[str]] = set()
-_warned_lock = threading.Lock()
 
 
 def paired_tokens(token: Token, *, session: Session) -> list[Token]:
@@ -62,47 +61,59 @@ def paired_of(token: Token | None, *, engine: Engine) -> list[Token]:
     return paired
 
 
-def tracked_lwa_secret(*, session: Session, box: SecretBox, client_id: str | None) -> str | None:
-    """The stored LWA client secret that replaces AMAZON_LWA_CLIENT_SECRET (the module says which), or None."""
+def tracked_lwa_secret(*, session: Session, box: SecretBox, client_id: str | None,
+                       ambiguous: Callable[[frozenset[str]], None] | None = None) -> StoredSecret | None:
+    """The stored LWA client secret that replaces AMAZON_LWA_CLIENT_SECRET (the module says which), or None.
+
+    `ambiguous` is told the ids when several could be meant (default: a WARNING each time).
+    """
     if not client_id:
         return None  # no client to sign in as: verification stays off whatever is stored
     stmt = (select(Token.id, Token.app_id, Token.secret_encrypted)
             .where(Token.kind == LWA_SECRET_KIND, col(Token.retired).is_(False),
                    col(Token.secret_encrypted).is_not(None)))
     rows = session.exec(stmt).all()
-    candidates = [row for row in rows if row[1] == client_id] or list(rows)
+    candidates = [row for row in rows if row[1] == client_id] or [row for row in rows if not row[1]]
     if len(candidates) != 1:
         if candidates:
-            _warn_once(frozenset(row[0] for row in candidates))
+            (ambiguous or _warn_ambiguous)(frozenset(row[0] for row in candidates))
         return None
     token_id, _, ciphertext = candidates[0]
     try:
-        return box.decrypt(ciphertext)
+        return StoredSecret(token_id=token_id, value=box.decrypt(ciphertext))
     except ConfigError:
         logger.warning("the stored LWA client secret of token %s can't be decrypted with TOKEN_ENCRYPTION_KEYS: "
                        "using AMAZON_LWA_CLIENT_SECRET instead", token_id)
         return None
 
 
-def _warn_once(token_ids: frozenset[str]) -> None:
-    with _warned_lock:
-        if token_ids in _warned:
-            return
-        _warned.add(token_ids)
+def _warn_ambiguous(token_ids: Set[str]) -> None:
     logger.warning("several stored LWA client secrets could be the one renewbot signs in with (tokens %s): none "
                    "is used, AMAZON_LWA_CLIENT_SECRET stands. Set app_id: <AMAZON_LWA_CLIENT_ID> on the right one, "
                    "or retire the others", ", ".join(sorted(token_ids)))
 
 
-def lwa_secret_source(*, engine: Engine, box: SecretBox, client_id: str | None) -> Callable[[], str | None]:
+def lwa_secret_source(*, engine: Engine, box: SecretBox,
+                      client_id: str | None) -> Callable[[], StoredSecret | None]:
     """tracked_lwa_secret read afresh at each call (a renewal of it counts at once), for HttpVerifier.
 
+    The ambiguity warning is given once per set of tokens for this source (it is asked at every check).
     A database that can't answer leaves the environment's secret in use: verification must not fail a renewal.
     """
-    def read() -> str | None:
+    warned: set[frozenset[str]] = set()
+    lock = threading.Lock()
+
+    def warn_once(token_ids: frozenset[str]) -> None:
+        with lock:
+            if token_ids in warned:
+                return
+            warned.add(token_ids)
+        _warn_ambiguous(token_ids)
+
+    def read() -> StoredSecret | None:
         try:
             with session_scope(engine, commit=False) as session:
-                return tracked_lwa_secret(session=session, box=box, client_id=client_id)
+                return tracked_lwa_secret(session=session, box=box, client_id=client_id, ambiguous=warn_once)
         except SQLAlchemyError:
             logger.exception("reading the stored LWA client secret failed: using AMAZON_LWA_CLIENT_SECRET")
             return None

@@ -22,8 +22,9 @@ from storage import apikeys
 from storage.models import ApiKey
 
 SCOPES = ("state", "calendar", "metrics")  # every scope a key can hold
-# What a key created without --scope holds: `metrics` is for the Prometheus scraper alone, asked for by name.
-DEFAULT_SCOPES = ("state", "calendar")
+# What a key created without --scope holds: reporting account state. `calendar` and `metrics` are asked for by
+# name: a calendar key travels in URLs (see runtime/feeds.py), a metrics key is for the Prometheus scraper alone.
+DEFAULT_SCOPES = ("state",)
 KEY_PREFIX = "rbk_"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # RFC 6750's b64token, bounded: what may follow "Bearer ". Anything else is refused before it is hashed.

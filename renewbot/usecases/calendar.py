@@ -1,8 +1,11 @@
 """The calendar feed: one all-day event per live token on its expiry day, as RFC 5545 text.
 
-The builder is pure (events in, lines out); `feed` reads the tokens a page at a time, each page in its own
-short transaction, so a calendar app reading 10,000 tokens slowly never holds one open. A token's UID is
+The builder is pure (events in, lines out); `feed_events` reads the tokens a page at a time, each page in its
+own short transaction, so a calendar app reading 10,000 tokens slowly never holds one open. A token's UID is
 its id, so a renewal moves its event (same UID, new date) instead of adding one.
+
+Only expiries from 90 days ago to 2 years ahead are in the feed: older ones are history nobody needs an alarm
+for, later ones are far beyond any planning horizon, and the window bounds what one GET costs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from renewbot.domain.kinds import resolve
+from renewbot.domain.kinds import Kind, resolve
 from renewbot.usecases.kinds import team_kinds
 from storage.db import session_scope
 from storage.models import Token
@@ -24,6 +27,8 @@ PRODID = "-//renewbot//expiry calendar//EN"
 UID_DOMAIN = "renewbot"
 ALARM_BEFORE = "-P7D"
 PAGE = 1000  # tokens read per transaction
+WINDOW_PAST = timedelta(days=90)  # expiries this far back are still in the feed (overdue renewals stay visible)
+WINDOW_AHEAD = timedelta(days=730)  # and this far ahead
 MAX_LINE_OCTETS = 75  # RFC 5545 3.1: lines longer than this are folded
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what no TEXT value may hold (tab and newline may)
 
@@ -110,21 +115,35 @@ def calendar_chunks(events: Iterable[CalendarEvent], *, stamp: datetime) -> Iter
     yield fold("END:VCALENDAR").encode("utf-8")
 
 
-def feed_events(*, engine: Engine, page: int = PAGE) -> Iterator[CalendarEvent]:
-    """Every live token with a known expiry, by id, `page` at a time: each page is one short transaction
-    (keyset: id > the last one seen), so memory and lock time stay bounded however many tokens there are."""
+def feed_events(*, engine: Engine, now: datetime, page: int | None = None) -> Iterator[CalendarEvent]:
+    """Every live token whose known expiry is in the window around `now`, by id, `page` at a time: each page is
+    one short transaction (keyset: id > the last one seen), so memory and lock time stay bounded however many
+    tokens there are.
+
+    The kinds and the first page are read before this returns: a database that is down fails this call, while
+    the caller can still answer 500, rather than the response after its first bytes are sent."""
+    page = page or PAGE
     with session_scope(engine) as session:
         kinds = team_kinds(session=session)
+    start, end = now - WINDOW_PAST, now + WINDOW_AHEAD
+    first = _page(engine, after="", start=start, end=end, page=page)
+    return _events(engine, kinds, first, start=start, end=end, page=page)
+
+
+def _page(engine: Engine, *, after: str, start: datetime, end: datetime, page: int) -> list:
     columns = (Token.id, Token.name, Token.kind, Token.expires_at, Token.channel, Token.owners)
-    after = ""
+    with session_scope(engine) as session:
+        return session.execute(select(*columns).where(
+            Token.retired.is_(False), Token.expiry_known.is_(True), Token.expires_at >= start,
+            Token.expires_at <= end, Token.id > after).order_by(Token.id).limit(page)).all()
+
+
+def _events(engine: Engine, kinds: dict[str, Kind], rows: list, *, start: datetime, end: datetime,
+            page: int) -> Iterator[CalendarEvent]:
     while True:
-        with session_scope(engine) as session:
-            rows = session.execute(select(*columns).where(Token.retired.is_(False), Token.expiry_known.is_(True),
-                                                          Token.id > after)
-                                   .order_by(Token.id).limit(page)).all()
         for token_id, name, kind, expires_at, channel, owners in rows:
             yield CalendarEvent(token_id=token_id, name=name, kind_label=resolve(kind, kinds).label,
                                 expires_at=expires_at, channel=channel, owners=tuple(owners or ()))
         if len(rows) < page:
             return
-        after = rows[-1][0]
+        rows = _page(engine, after=rows[-1][0], start=start, end=end, page=page)

@@ -9,8 +9,11 @@ Who sees what:
 Retired tokens never show. When Slack cannot say something (users.info, users.conversations or a group's
 members), only what is certain is shown and `complete` is False, so the view can say so.
 
-Slack calls, each cached by handlers.access.Access: one users.info, one paged users.conversations, one
-usergroups.users.list per user group named in some token's owners. None is made while a transaction is open.
+Slack calls, each cached by handlers.access.Access: one users.info, one paged users.conversations, and the user
+groups named in some token's owners (one usergroups.users.list each, or one usergroups.list for all when more
+than a few are unknown). None is made while a transaction is open.
+
+`/renew-token list` pages through the same overview (LIST_ROWS tokens a page), optionally one group only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from renewbot.domain.kinds import resolve
-from renewbot.domain.patterns import OWNER_WILDCARD
+from renewbot.domain.patterns import OWNER_WILDCARD, is_group
 from renewbot.usecases.attention import Attention
 from renewbot.usecases.kinds import team_kinds
 from storage import home as store
@@ -36,6 +39,7 @@ GROUPS = (EXPIRED, DUE, FINE)  # most urgent first
 # What the person is shown: tokens naming them and their channels' tokens, or only the tokens naming them.
 SCOPE_CHANNELS, SCOPE_NAMED = "channels", "named"
 UNVERIFIED = "unverified"  # handlers.access's reason when Slack could not say
+MAX_PAGE_DIGITS = 6  # a longer number is no page of anyone's list
 
 
 class People(Protocol):
@@ -44,6 +48,7 @@ class People(Protocol):
     def decide(self, user_id: str, owners: Sequence[str], channel: str | None) -> Any: ...
     def channels_of(self, user_id: str) -> frozenset[str] | None: ...
     def group_members(self, group: str) -> frozenset[str] | None: ...
+    def load_groups(self, groups: Iterable[str]) -> None: ...
 
 
 def group_of(line: TokenLine, now: datetime) -> str:
@@ -73,7 +78,9 @@ class Sight:
 def look(people: People, user_id: str, groups: Iterable[str]) -> Sight:
     complete = True
     mine: set[str] = set()
-    for group in sorted(set(groups)):
+    groups = sorted(set(groups))
+    people.load_groups(groups)  # many unknown groups: one call for all, not one each
+    for group in groups:
         members = people.group_members(group)
         if members is None:
             complete = False
@@ -112,17 +119,42 @@ class Overview:
     counts: Mapping[str, int] = field(default_factory=dict)  # every visible token, per group
     scope: str = SCOPE_CHANNELS
     complete: bool = True
+    group: str | None = None  # entries only from this group (a filtered list), or from all
+    offset: int = 0  # how many matching tokens come before the first entry (a later page of the list)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def matching(self) -> int:
+        """The visible tokens in `group` (all of them without one): what entries are a window of."""
+        return self.counts.get(self.group, 0) if self.group else self.total
+
+
+def parse_list_words(words: str) -> tuple[str | None, int] | None:
+    """What follows `/renew-token list`: `[expired|due|fine] [[page] N]` -> (group or None, page from 1);
+    None when the words are something else (a token's name, say)."""
+    parts = words.lower().split()
+    group = parts.pop(0) if parts and parts[0] in GROUPS else None
+    if parts and parts[0] == "page":
+        parts.pop(0)
+        if not parts:
+            return None
+    if not parts:
+        return group, 1
+    if len(parts) == 1 and parts[0].isascii() and parts[0].isdigit() and len(parts[0]) <= MAX_PAGE_DIGITS:
+        return (group, int(parts[0])) if int(parts[0]) >= 1 else None
+    return None
+
 
 def arrange(lines: Sequence[TokenLine], now: datetime, *, labels: Mapping[str, str] | None = None,
             accounts: Mapping[str, Sequence[Account]] | None = None,
             links: Mapping[str, store.OpenNotice] | None = None,
-            scope: str = SCOPE_CHANNELS, complete: bool = True, limit: int | None = None) -> Overview:
-    """The visible lines, ordered and counted; the first `limit` become entries (pure: tests build with it)."""
+            scope: str = SCOPE_CHANNELS, complete: bool = True, limit: int | None = None,
+            group: str | None = None, offset: int = 0) -> Overview:
+    """The visible lines, ordered and counted; `limit` of those in `group` (all without one) from `offset` on
+    become entries (pure: tests build with it)."""
     ordered = by_urgency(lines, now)
     counts = {g: 0 for g in GROUPS}
     for line in ordered:
@@ -132,8 +164,15 @@ def arrange(lines: Sequence[TokenLine], now: datetime, *, labels: Mapping[str, s
                           accounts=tuple(accounts.get(t.id) or ()),
                           permalink=links[t.id].permalink if t.id in links else None,
                           attention=_attention(t, links.get(t.id), now))
-                    for t in ordered[:limit])
-    return Overview(entries=entries, counts=counts, scope=scope, complete=complete)
+                    for t in window(ordered, now, group=group, offset=offset, limit=limit))
+    return Overview(entries=entries, counts=counts, scope=scope, complete=complete, group=group, offset=offset)
+
+
+def window(ordered: Sequence[TokenLine], now: datetime, *, group: str | None, offset: int,
+           limit: int | None) -> Sequence[TokenLine]:
+    """The lines a page shows: those of `group` (all without one), `limit` of them from `offset` on."""
+    matching = ordered if group is None else [t for t in ordered if group_of(t, now) == group]
+    return matching[offset:None if limit is None else offset + limit]
 
 
 def _attention(line: TokenLine, notice: store.OpenNotice | None, now: datetime) -> Attention | None:
@@ -145,21 +184,24 @@ def _attention(line: TokenLine, notice: store.OpenNotice | None, now: datetime) 
     return attention if attention != Attention() else None
 
 
-def overview_for(*, engine: Engine, people: People, user_id: str, now: datetime, limit: int) -> Overview:
-    """The person's overview; accounts and notice links are read only for the `limit` most urgent tokens.
+def overview_for(*, engine: Engine, people: People, user_id: str, now: datetime, limit: int,
+                 group: str | None = None, offset: int = 0) -> Overview:
+    """The person's overview; accounts and notice links are read only for the `limit` tokens shown (the most
+    urgent ones of `group`, or of all, from `offset` on).
 
     Statements: one for every token, then (for the shown ones) accounts, notices and the team's kinds.
     """
     with session_scope(engine) as session:
         lines = store.token_lines(session=session)
-    groups = {o for t in lines for o in t.owners if o.startswith("S") and o != OWNER_WILDCARD}
+    groups = {o for t in lines for o in t.owners if is_group(o)}
     sight = look(people, user_id, groups)
     visible = by_urgency([t for t in lines if sees(sight, t)], now)
-    head = [t.id for t in visible[:limit]]
+    shown = window(visible, now, group=group, offset=offset, limit=limit)
+    head = [t.id for t in shown]
     with session_scope(engine) as session:
         accounts = store.accounts_of(session=session, token_ids=head)
         links = store.open_notices(session=session, token_ids=head)
         kinds = team_kinds(session=session)
-    labels = {t.kind: resolve(t.kind, kinds).label for t in visible[:limit]}
+    labels = {t.kind: resolve(t.kind, kinds).label for t in shown}
     return arrange(visible, now, labels=labels, accounts=accounts, links=links, scope=sight.scope,
-                   complete=sight.complete, limit=limit)
+                   complete=sight.complete, limit=limit, group=group, offset=offset)

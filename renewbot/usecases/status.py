@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from renewbot.domain.thresholds import days_left
+from renewbot.usecases.attention import Attention
 from renewbot.usecases.failures import fix_for
 from renewbot.usecases.kinds import ladders, token_stage
 from storage import deliveries, notices, queries
@@ -44,12 +45,11 @@ class OpenNotice(_FlatRecord):
     snoozed_by: str | None = None
 
     @classmethod
-    def of(cls, notice: Notice, now: datetime | None = None) -> OpenNotice:
-        snoozed = notice.snoozed_until is not None and (now is None or notice.snoozed_until > now)
+    def of(cls, notice: Notice, now: datetime) -> OpenNotice:
+        snooze = Attention.at(now, snoozed_until=notice.snoozed_until, snoozed_by=notice.snoozed_by)
         return cls(id=notice.id, stage=notice.stage, state=notice.state, channel=notice.channel, ts=notice.ts,
                    acked_by=notice.acked_by, acked_at=notice.acked_at,
-                   snoozed_until=notice.snoozed_until if snoozed else None,
-                   snoozed_by=notice.snoozed_by if snoozed else None)
+                   snoozed_until=snooze.snoozed_until, snoozed_by=snooze.snoozed_by)
 
     def to_json(self) -> dict:
         out = {"id": self.id, "stage": self.stage, "state": self.state, "channel": self.channel, "ts": self.ts}

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -33,6 +33,8 @@ DEADLINE_SECONDS = 1.2
 MAX_RESPONSE_BYTES = 16 * 1024
 LWA_PATH = "/auth/o2/token"
 LWA_SETTINGS_REFUSED = "renewbot's LWA settings were refused (an operator must fix AMAZON_LWA_CLIENT_ID/SECRET)"
+# A stored client secret LWA refused is retried with AMAZON_LWA_CLIENT_SECRET only if this much of the deadline is left.
+MIN_RETRY_SECONDS = 0.2
 
 VERIFIED, UNVERIFIED, REFUSED = "verified", "unverified", "refused"
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
@@ -50,6 +52,13 @@ class Verification:
     def stored(self) -> str:
         """Renewal.verification: "verified" or "unverified: <why>" (a refusal is never stored: nothing is)."""
         return VERIFIED if self.state == VERIFIED else f"unverified: {self.reason}"
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """A client secret renewbot keeps in a token, and that token's id (warnings name the token, never the value)."""
+    token_id: str
+    value: str = field(repr=False)
 
 
 class Verifier(Protocol):
@@ -143,20 +152,26 @@ def _error_code(body: bytes) -> str | None:
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
 
 
+def _client_refused(answer: _Answer) -> bool:
+    """LWA refused renewbot's client (id or secret), not the person's token."""
+    return _error_code(answer.body) in ("invalid_client", "unauthorized_client") or answer.status == 401
+
+
 class HttpVerifier:
     """The checks the kinds table and the tokens ask for: LWA for SP-API refresh tokens, a token's verify_url."""
 
     def __init__(self, *, lwa_url: str, lwa_client_id: str | None = None,
                  lwa_client_secret: str | None = None, deadline: float = DEADLINE_SECONDS,
                  ssl_context: ssl.SSLContext | None = None,
-                 stored_lwa_secret: Callable[[], str | None] | None = None) -> None:
+                 stored_lwa_secret: Callable[[], StoredSecret | None] | None = None) -> None:
         self.lwa_url = lwa_url.rstrip("/")
         self.lwa_client_id = lwa_client_id
         self.lwa_client_secret = lwa_client_secret
         self.deadline = deadline
         self.ssl_context = ssl_context  # None: the system's CAs and host name checks; a test trusts its own CA
         # The app's client secret as renewbot tracks it (renewbot.usecases.amazon.lwa_secret_source), asked at each
-        # check so that renewing it counts at once; when it has one, it wins over lwa_client_secret.
+        # check so that renewing it counts at once; when it has one, it wins over lwa_client_secret (which is tried
+        # once more only when LWA refuses the stored one: a mistyped renewal must not stop a working setup).
         self.stored_lwa_secret = stored_lwa_secret
 
     def __repr__(self) -> str:  # the client secret must not reach a log line through repr()
@@ -164,22 +179,14 @@ class HttpVerifier:
         return f"HttpVerifier(lwa_url={self.lwa_url!r}, lwa={'on' if self._lwa_ready() else 'off'}{stored})"
 
     @classmethod
-    def from_settings(cls, settings, *, stored_lwa_secret: Callable[[], str | None] | None = None) -> HttpVerifier:
+    def from_settings(cls, settings, *,
+                      stored_lwa_secret: Callable[[], StoredSecret | None] | None = None) -> HttpVerifier:
         return cls(lwa_url=settings.amazon_lwa_url, lwa_client_id=settings.amazon_lwa_client_id,
                    lwa_client_secret=settings.amazon_lwa_client_secret, stored_lwa_secret=stored_lwa_secret)
 
     def _lwa_ready(self) -> bool:
         """Whether the environment alone has what an exchange needs (a stored secret may stand in for its secret)."""
         return bool(self.lwa_client_id and self.lwa_client_secret)
-
-    def _lwa_client_secret(self) -> tuple[str | None, str]:
-        """The client secret to sign in with, and where it came from (for the operator's warning)."""
-        if not self.lwa_client_id:
-            return None, ""
-        stored = self.stored_lwa_secret() if self.stored_lwa_secret is not None else None
-        if stored:
-            return stored, "the client secret stored in its amazon-lwa-client-secret token"
-        return self.lwa_client_secret, "AMAZON_LWA_CLIENT_SECRET"
 
     def verify(self, *, kind: Kind, secret: str, verify_url: str | None, token_id: str) -> Verification | None:
         # A token's own verify_url is the more specific instruction: it wins over its kind's issuer check.
@@ -189,19 +196,47 @@ class HttpVerifier:
         return check(secret, token_id=token_id) if check else None
 
     def check_lwa(self, refresh_token: str, *, token_id: str) -> Verification | None:
-        client_secret, secret_from = self._lwa_client_secret()
+        if not self.lwa_client_id:
+            return None  # no client to sign in as (and the store is not asked)
+        stored = self.stored_lwa_secret() if self.stored_lwa_secret is not None else None
+        client_secret = stored.value if stored else self.lwa_client_secret
         if not client_secret:
             return None  # nothing to exchange with: not a failure of the person's token
+        stored_label = f"the client secret stored in token {stored.token_id}" if stored else ""
+        started = time.monotonic()
+        answer = self._exchange(refresh_token, client_secret, self.deadline)
+        if not isinstance(answer, _Answer):
+            return answer
+        fallback = self.lwa_client_secret
+        left = self.deadline - (time.monotonic() - started)
+        if not (stored and fallback and fallback != stored.value and _client_refused(answer)
+                and left >= MIN_RETRY_SECONDS):
+            return self._lwa_outcome(answer, token_id, stored_label or "AMAZON_LWA_CLIENT_SECRET")
+        retry = self._exchange(refresh_token, fallback, left)
+        if not isinstance(retry, _Answer):  # the environment's could not be tried: the stored one was refused
+            return self._lwa_outcome(answer, token_id, stored_label)
+        if _client_refused(retry):
+            return self._lwa_outcome(retry, token_id, f"{stored_label} and AMAZON_LWA_CLIENT_SECRET (both refused)")
+        logger.warning("Amazon LWA refused %s (HTTP %s, %s) while verifying the renewal of %s, and accepted "
+                       "AMAZON_LWA_CLIENT_SECRET, which was used instead: renew token %s with the app's current "
+                       "client secret", stored_label, answer.status, _error_code(answer.body) or "no error code",
+                       token_id, stored.token_id)
+        return self._lwa_outcome(retry, token_id, "AMAZON_LWA_CLIENT_SECRET")
+
+    def _exchange(self, refresh_token: str, client_secret: str, deadline: float) -> _Answer | Verification:
+        """One refresh-token exchange with LWA: its answer, or the UNVERIFIED outcome when none came in time."""
         body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
                           "client_id": self.lwa_client_id, "client_secret": client_secret}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8", "Accept": "application/json",
                    "User-Agent": "renewbot"}
         try:
-            answer = _request(self.lwa_url + LWA_PATH, method="POST", headers=headers, body=body,
-                              deadline=self.deadline, ssl_context=self.ssl_context)
+            return _request(self.lwa_url + LWA_PATH, method="POST", headers=headers, body=body,
+                            deadline=deadline, ssl_context=self.ssl_context)
         except _Unanswered as exc:
             why = f"did not answer within {self.deadline:g} s" if exc.timed_out else "could not be reached"
             return Verification(UNVERIFIED, f"Amazon {why}", by="Amazon")
+
+    def _lwa_outcome(self, answer: _Answer, token_id: str, secret_from: str) -> Verification:
         code = _error_code(answer.body)
         if answer.status == 200:
             token = _json_object(answer.body).get("access_token")
@@ -212,7 +247,7 @@ class HttpVerifier:
             return Verification(REFUSED, "Amazon refused this refresh token (invalid_grant): it may be revoked, "
                                          "replaced by a newer one, or not copied whole. Nothing was saved; "
                                          "authorise again and paste the new one.", by="Amazon")
-        if code in ("invalid_client", "unauthorized_client") or answer.status == 401:
+        if _client_refused(answer):
             # Not the person's fault, and only an operator can fix it: say so to them, tell the operator here.
             logger.warning("Amazon LWA refused renewbot's client credentials (HTTP %s, %s) while verifying the "
                            "renewal of %s: check AMAZON_LWA_CLIENT_ID and %s; the token was "

@@ -40,6 +40,7 @@ def test_the_modal_has_every_field_each_with_ids_from_ids_py_and_a_label():
         assert block_id in ADD_IDS and block["element"]["action_id"] in ADD_IDS
         assert block["label"]["text"].strip()
     assert view["callback_id"] == ids.ADD_MODAL and view["submit"]["text"] == "Add"
+    assert "private_metadata" not in view  # the channel is preselected by Slack, and nothing else is carried
     optional = {b for b, block in fields.items() if block.get("optional")}
     assert optional == {ids.ADD_ID_BLOCK, ids.ADD_MARKETPLACE_BLOCK, ids.ADD_OWNER_USERS_BLOCK,
                         ids.ADD_OWNER_GROUPS_BLOCK, ids.ADD_ACCOUNTS_BLOCK}
@@ -92,6 +93,13 @@ def test_the_owners_hint_says_who_renews_without_owners():
     assert "members of the channel may renew it" in admins
 
 
+def test_without_admins_the_channel_hint_asks_for_a_channel_the_adder_is_in():
+    def hint(becomes_owner: bool) -> str:
+        return inputs(add_modal(kinds=KINDS, adder_becomes_owner=becomes_owner))[ids.ADD_CHANNEL_BLOCK]["hint"]["text"]
+    assert hint(True).endswith("It must be a channel you are in.")
+    assert "you are in" not in hint(False) and "/invite @renewbot" in hint(False)
+
+
 def test_many_team_kinds_stay_within_slacks_option_limit():
     many = [Kind(id=f"k{i}", label=f"Kind {i}") for i in range(150)]
     view = add_modal(kinds=many, adder_becomes_owner=True)
@@ -129,6 +137,7 @@ def test_texts_for_the_channel_and_refusals():
     assert "/invite @renewbot" in channel_problem_text("not_member", "C0X")
     assert "archived" in channel_problem_text("archived", "C0X")
     assert "Try again" in channel_problem_text("unverified", "C0X")
+    assert channel_problem_text("adder_not_member", "C0X").startswith("You are not a member of this channel")
     assert "<@U0ADMIN>, <!subteam^S0ADMINS>" in not_allowed_to_add_text("not_owner", ("U0ADMIN", "S0ADMINS"))
     assert "Guests" in not_allowed_to_add_text("guest", ())
     assert "another organisation" in not_allowed_to_add_text("other_team", ())
@@ -159,3 +168,19 @@ def test_usage_names_every_subcommand_and_who_may_add():
         assert word in open_text
     assert "becomes one of its owners" in open_text
     assert "RENEWBOT_ADMINS" in usage_text(admins_configured=True)
+
+
+def test_usage_says_list_shows_the_tokens_you_can_see_not_only_those_you_may_renew():
+    (line,) = [b for b in usage_text(admins_configured=False).splitlines() if "/renew-token list" in b]
+    assert "the tokens you can see" in line and "may renew" not in line
+
+
+def test_one_mention_and_one_option_helper_serve_every_builder():
+    from renewbot.blocks import add, common, followups, messages, modal
+    assert (common.mention("U0ANNA"), common.mention("W0GRID"), common.mention("S0OPS")) == (
+        "<@U0ANNA>", "<@W0GRID>", "<!subteam^S0OPS>")
+    assert followups.mention("channel") == "<!channel>" and followups.mention("S0OPS") == "<!subteam^S0OPS>"
+    assert "only its owners can (<@U0ANNA>, <!subteam^S0OPS>)" in messages.not_allowed_text("T", ["U0ANNA", "S0OPS"])
+    assert common.option("x" * 80, "v") == {"text": {"type": "plain_text", "text": "x" * 74 + "…", "emoji": True},
+                                            "value": "v"}
+    assert not hasattr(add, "_option") and not hasattr(modal, "_option")

@@ -11,7 +11,6 @@ from renewbot.blocks import ids
 from renewbot.blocks.attention import (
     attention_block,
     attention_controls,
-    mute_metadata,
     mute_modal,
     notice_ref_value,
     snooze_select,
@@ -121,8 +120,14 @@ def test_muted_keeps_only_renew_and_unmute_and_shows_the_reason_escaped():
     check_message(blocks)
     assert [e["action_id"] for e in actions(blocks)] == [ids.RENEW_BUTTON, ids.UNMUTE_BUTTON]
     (text,) = [e["text"] for e in attention_block(attention)["elements"]]
-    assert text == (":no_bell: muted by <@U0MUTE>: other: &lt;!channel&gt; moved to vault. "
+    assert text == (f":no_bell: muted by <@U0MUTE> since <!date^{int(NOW.timestamp())}^{{date_long_pretty}} at "
+                    "{time}|2026-11-26 12:00 UTC>: other: &lt;!channel&gt; moved to vault. "
                     "No notices until its expiry changes.")
+
+
+def test_a_mute_of_unknown_date_says_no_since():
+    (text,) = [e["text"] for e in attention_block(Attention(muted_by="U0MUTE"))["elements"]]
+    assert text == ":no_bell: muted by <@U0MUTE>. No notices until its expiry changes."
 
 
 def test_no_attention_means_no_line():
@@ -139,7 +144,7 @@ def test_dry_run_labels_include_the_attention_controls():
 
 def test_mute_modal_has_the_three_reasons_and_an_optional_text_of_300():
     t = token(NOW + timedelta(days=10))
-    view = mute_modal(t, metadata=mute_metadata(t, "14d", "C0ALERTS", "1700000000.000100"))
+    view = mute_modal(t, "14d")
     check_modal(view)
     assert view["callback_id"] == ids.MUTE_MODAL
     reason = next(b for b in view["blocks"] if b.get("block_id") == ids.MUTE_REASON_BLOCK)
@@ -148,8 +153,9 @@ def test_mute_modal_has_the_three_reasons_and_an_optional_text_of_300():
         ("retired", "Retired"), ("elsewhere", "Handled elsewhere"), ("other", "Other")]
     text = next(b for b in view["blocks"] if b.get("block_id") == ids.MUTE_TEXT_BLOCK)
     assert text["optional"] is True and text["element"]["max_length"] == 300
-    assert json.loads(view["private_metadata"]) == {"t": "eu-mws", "e": t.expires_at.isoformat(), "s": "14d",
-                                                    "c": "C0ALERTS", "m": "1700000000.000100"}
+    # The notice it was opened from, as the Mute button names it: nothing else is needed after the submission.
+    assert view["private_metadata"] == notice_ref_value(t, "14d")
+    assert json.loads(view["private_metadata"]) == {"t": "eu-mws", "e": t.expires_at.isoformat(), "s": "14d"}
     assert "EU &lt;token&gt;" in view["blocks"][0]["text"]["text"]
 
 

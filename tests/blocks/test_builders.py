@@ -275,11 +275,8 @@ def _groups(view: dict, prefix: str) -> list[dict]:
     return [b for b in view["blocks"] if b.get("block_id", "").startswith(prefix)]
 
 
-CHOICES = [("amazon-eu-mws", "Amazon EU MWS token"), ("shipping-api-key", "Shipping carrier API key")]
-
-
 def test_modal_preselects_the_token():
-    view = renew_modal(token=token(), accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[account(1)], today=TODAY)
     el = _block(view, ids.TOKEN_BLOCK)["element"]
     assert el["type"] == "external_select" and el["action_id"] == ids.TOKEN_SELECT
     assert el["initial_option"]["value"] == "amazon-eu-mws"
@@ -289,15 +286,14 @@ def test_modal_preselects_the_token():
 
 
 def test_modal_picker_keeps_the_chosen_token_when_over_100_choices():
-    choices = [(f"tok-{i:03d}", f"Token {i:03d}") for i in range(150)]
     t = token(tid="tok-149", name="Token 149")
-    el = _block(renew_modal(token=t, accounts=[], choices=choices, today=TODAY), ids.TOKEN_BLOCK)["element"]
+    el = _block(renew_modal(token=t, accounts=[], today=TODAY), ids.TOKEN_BLOCK)["element"]
     assert "options" not in el  # searched through the options load request, however many tokens there are
     assert el["initial_option"]["value"] == "tok-149"
 
 
 def test_modal_has_a_secret_input():
-    view = renew_modal(token=token(), accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[account(1)], today=TODAY)
     block = _block(view, ids.SECRET_BLOCK)
     assert block["type"] == "input"
     assert block["element"]["type"] == "plain_text_input"
@@ -307,14 +303,14 @@ def test_modal_has_a_secret_input():
 
 @pytest.mark.parametrize("kind", ["amazon-mws", "amazon-sp-api"])
 def test_modal_date_defaults_to_a_year_for_amazon(kind):
-    view = renew_modal(token=token(kind), accounts=[], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(kind), accounts=[], today=TODAY)
     el = _block(view, ids.EXPIRY_BLOCK)["element"]
     assert el["type"] == "datepicker" and el["action_id"] == ids.EXPIRY_INPUT
     assert el["initial_date"] == "2027-11-26" == (TODAY + timedelta(days=365)).isoformat()
 
 
 def test_modal_date_has_no_default_for_generic():
-    view = renew_modal(token=token("generic"), accounts=[], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token("generic"), accounts=[], today=TODAY)
     el = _block(view, ids.EXPIRY_BLOCK)["element"]
     assert el["type"] == "datepicker"
     assert "initial_date" not in el
@@ -329,7 +325,7 @@ def test_default_expiry():
 
 def test_modal_reenable_checkbox_per_account_all_ticked():
     accounts = [account(1), account(2, fetch_orders=False), account(3)]
-    view = renew_modal(token=token(), accounts=accounts, choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=accounts, today=TODAY)
     [group] = _groups(view, ids.REENABLE_BLOCK_PREFIX)
     assert group["block_id"] == "reenable:0"
     el = group["element"]
@@ -341,7 +337,7 @@ def test_modal_reenable_checkbox_per_account_all_ticked():
 
 def test_modal_nofetch_preset_to_accounts_not_fetching_orders():
     accounts = [account(1), account(2, fetch_orders=False), account(3), account(4, fetch_orders=False)]
-    view = renew_modal(token=token(), accounts=accounts, choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=accounts, today=TODAY)
     [group] = _groups(view, ids.NOFETCH_BLOCK_PREFIX)
     assert group["block_id"] == "nofetch:0"
     el = group["element"]
@@ -351,14 +347,14 @@ def test_modal_nofetch_preset_to_accounts_not_fetching_orders():
 
 
 def test_modal_nofetch_has_no_initial_options_when_all_fetch():
-    view = renew_modal(token=token(), accounts=[account(1), account(2)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[account(1), account(2)], today=TODAY)
     [group] = _groups(view, ids.NOFETCH_BLOCK_PREFIX)
     assert not group["element"].get("initial_options")
     check_modal(view)
 
 
 def test_modal_shows_a_provider_reminder_and_current_expiry():
-    view = renew_modal(token=token(), accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[account(1)], today=TODAY)
     text = all_text(view["blocks"])
     assert "log out of all Amazon seller accounts" in text
     assert "532089569783" in text
@@ -366,7 +362,7 @@ def test_modal_shows_a_provider_reminder_and_current_expiry():
 
 
 def test_modal_without_token_has_only_the_picker_and_no_submit():
-    view = renew_modal(token=None, accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=None, accounts=[account(1)], today=TODAY)
     assert "submit" not in view
     input_blocks = [b for b in view["blocks"] if b["type"] == "input"]
     assert [b["block_id"] for b in input_blocks] == [ids.TOKEN_BLOCK]
@@ -376,13 +372,13 @@ def test_modal_without_token_has_only_the_picker_and_no_submit():
 
 
 def test_modal_without_any_tokens_still_has_a_valid_select():
-    view = renew_modal(token=None, accounts=[], choices=[], today=TODAY)
+    view = renew_modal(token=None, accounts=[], today=TODAY)
     check_modal(view)
 
 
 def test_modal_with_more_than_10_accounts_splits_checkboxes():
     accounts = [account(i, fetch_orders=(i % 4 != 0)) for i in range(23)]
-    view = renew_modal(token=token(), accounts=accounts, choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=accounts, today=TODAY)
     reenable = _groups(view, ids.REENABLE_BLOCK_PREFIX)
     nofetch = _groups(view, ids.NOFETCH_BLOCK_PREFIX)
     assert [b["block_id"] for b in reenable] == ["reenable:0", "reenable:1", "reenable:2"]
@@ -396,7 +392,7 @@ def test_modal_with_more_than_10_accounts_splits_checkboxes():
 
 
 def test_modal_private_metadata_round_trips():
-    view = renew_modal(token=token(version=7), accounts=[], choices=CHOICES, today=TODAY, channel="C0123ALERTS")
+    view = renew_modal(token=token(version=7), accounts=[], today=TODAY, channel="C0123ALERTS")
     assert ModalState.load(view["private_metadata"]) == ModalState("amazon-eu-mws", 7, "C0123ALERTS")
 
 
@@ -528,8 +524,7 @@ def test_notice_escapes_account_names_inside_links():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_modal_stays_within_limits_with_adversarial_input(kind):
-    choices = [(f"id-{i}", LONG_EVIL) for i in range(150)]
-    view = renew_modal(token=evil_token(kind), accounts=evil_accounts(), choices=choices, today=TODAY,
+    view = renew_modal(token=evil_token(kind), accounts=evil_accounts(), today=TODAY,
                        channel="C0123ALERTS")
     check_modal(view)
     assert_escaped(view["blocks"])
@@ -603,5 +598,5 @@ def test_notice_account_link_cannot_smuggle_markup_through_the_url():
     ("shipping-api-key", "the new secret, no spaces"),  # an unknown kind gets the generic hint
 ])
 def test_modal_secret_placeholder_shows_the_kinds_shape(kind, hint):
-    view = renew_modal(token=token(kind), accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(kind), accounts=[account(1)], today=TODAY)
     assert _block(view, ids.SECRET_BLOCK)["element"]["placeholder"]["text"] == hint

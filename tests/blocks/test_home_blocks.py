@@ -10,9 +10,9 @@ from slack_sdk.models.views import View
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import MAX_HEADER_TEXT, MAX_SECTION_TEXT
-from renewbot.blocks.home import home_view, list_blocks, list_text
+from renewbot.blocks.home import LIST_ROWS, home_view, list_blocks, list_text
 from renewbot.domain.thresholds import UNKNOWN_EXPIRY
-from renewbot.usecases.overview import SCOPE_NAMED, arrange
+from renewbot.usecases.overview import DUE, EXPIRED, FINE, SCOPE_NAMED, arrange, parse_list_words
 from storage.home import OpenNotice, TokenLine
 from storage.models import Account
 
@@ -69,11 +69,20 @@ def check_limits(blocks, limit):
 def not_shown(blocks) -> int | None:
     for b in blocks:
         if b["type"] == "context":
-            m = re.match(r"([\d,]+) more tokens? not shown: run `/renew-token list` or `renewbot status`",
+            m = re.match(r"([\d,]+) more tokens? not shown\. Type `/renew-token list( \d+)?` for the list from token",
                          b["elements"][0]["text"])
             if m:
                 return int(m.group(1).replace(",", ""))
     return None
+
+
+def next_command(blocks) -> str | None:
+    """The subcommand the last line names for the rest of the list, as typed after `/renew-token list`."""
+    last = blocks[-1]
+    if last["type"] != "context":
+        return None
+    m = re.search(r"`/renew-token list( [^`]*)?`", last["elements"][0]["text"])
+    return (m.group(1) or "").strip() if m else None
 
 
 def test_no_tokens_says_so_within_limits():
@@ -151,24 +160,100 @@ def test_five_thousand_tokens_show_the_most_urgent_and_count_the_rest():
 def test_long_names_and_many_accounts_stay_within_section_limits():
     lines = many(5000, long=True)
     overview = arrange(lines, NOW, accounts={t.id: accounts(40) for t in lines[:200]})
-    for blocks, limit in ((home_view(overview, NOW)["blocks"], 100), (list_blocks(overview, NOW), 50)):
+    listed = arrange(lines, NOW, accounts={t.id: accounts(40) for t in lines[:200]}, limit=LIST_ROWS)
+    for blocks, limit in ((home_view(overview, NOW)["blocks"], 100), (list_blocks(listed, NOW), 50)):
         check_limits(blocks, limit)
-        assert not_shown(blocks) == 5000 - len(rows(blocks))
+        assert limit == 50 or not_shown(blocks) == 5000 - len(rows(blocks))
         assert all("and 35 more" in r["text"]["text"] for r in rows(blocks) if r["accessory"]["value"] in
                    {t.id for t in lines[:200]})
         assert "<@U1>" not in str(blocks) and "&lt;@U1&gt;" in str(blocks)  # names never mention anyone
     assert len(list_text(overview, NOW)) <= MAX_SECTION_TEXT
 
 
-def test_the_list_fits_a_message_and_says_how_many_more():
-    overview = arrange(many(120), NOW)
+def test_a_list_page_fits_a_message_and_names_the_next():
+    overview = arrange(many(120), NOW, limit=LIST_ROWS)
     blocks = list_blocks(overview, NOW)
     check_limits(blocks, 50)
-    assert len(blocks) == 50 and not_shown(blocks) == 120 - len(rows(blocks))
+    assert len(rows(blocks)) == LIST_ROWS and next_command(blocks) == "2"
+    assert blocks[-1]["elements"][0]["text"] == "Tokens 1–40 of 120. Next: `/renew-token list 2`"
+    assert "renewbot status" not in str(blocks)  # a CLI command: nothing a Slack user can run
     text = list_text(overview, NOW)
     first = overview.entries[0].line
     assert text.startswith("120 tokens by urgency: ") and f"{first.name} ({first.expires_at:%Y-%m-%d}, " in text
     assert text.endswith("and 100 more")
+
+
+def page(lines, words: str):
+    group, number = parse_list_words(words)
+    return arrange(lines, NOW, limit=LIST_ROWS, group=group, offset=(number - 1) * LIST_ROWS)
+
+
+def test_paging_through_five_thousand_tokens_reaches_the_last_one():
+    lines = many(5000)
+    everything = [e.line.id for e in arrange(lines, NOW).entries]
+    home = home_view(arrange(lines, NOW), NOW)["blocks"]
+    on_home = [r["accessory"]["value"] for r in rows(home)]
+    words = next_command(home)  # Home names the page holding its first token not shown
+    seen, pages = [], 0
+    while words is not None:
+        blocks = list_blocks(page(lines, words), NOW)
+        check_limits(blocks, 50)
+        seen.extend(r["accessory"]["value"] for r in rows(blocks))
+        pages += 1
+        words = next_command(blocks) if "Next:" in blocks[-1]["elements"][0]["text"] else None
+    start = (len(on_home) // LIST_ROWS) * LIST_ROWS
+    assert seen == everything[start:] and seen[-1] == everything[-1]
+    assert set(on_home) | set(seen) == set(everything)  # nothing falls between Home and the list
+    assert pages == 125 - start // LIST_ROWS
+    assert "the last page" in blocks[-1]["elements"][0]["text"]
+
+
+def test_each_group_pages_to_its_last_token():
+    lines = many(5000)
+    overview = arrange(lines, NOW)
+    for group in (EXPIRED, DUE, FINE):
+        expected = [e.line.id for e in overview.entries if e.group == group]
+        seen, words = [], group
+        while words is not None:
+            blocks = list_blocks(page(lines, words), NOW)
+            check_limits(blocks, 50)
+            seen.extend(r["accessory"]["value"] for r in rows(blocks))
+            words = next_command(blocks) if "Next:" in str(blocks[-1]) else None
+        assert seen == expected, group
+
+
+def test_the_hint_at_the_boundary():
+    # Exactly one page: no last line at all; one token more: page 2 is named and holds just that token.
+    blocks = list_blocks(arrange(many(LIST_ROWS), NOW, limit=LIST_ROWS), NOW)
+    assert len(rows(blocks)) == LIST_ROWS and blocks[-1]["type"] == "section"
+    over = many(LIST_ROWS + 1)
+    blocks = list_blocks(arrange(over, NOW, limit=LIST_ROWS), NOW)
+    assert next_command(blocks) == "2"
+    last = list_blocks(page(over, "page 2"), NOW)
+    assert len(rows(last)) == 1 and last[-1]["elements"][0]["text"] == "Tokens 41–41 of 41: the last page."
+    # Home (title and summary, then one group header): 97 expired tokens all fit; with 98, 96 rows and the line.
+    expired = [line(f"e{i:03d}", NOW - timedelta(days=i + 1)) for i in range(98)]
+    fits = home_view(arrange(expired[:97], NOW), NOW)["blocks"]
+    assert len(fits) == 100 and len(rows(fits)) == 97 and not_shown(fits) is None and next_command(fits) is None
+    over = home_view(arrange(expired, NOW), NOW)["blocks"]
+    assert len(over) == 100 and len(rows(over)) == 96 and not_shown(over) == 2
+    assert next_command(over) == "3" and "from token 81 on" in over[-1]["elements"][0]["text"]  # 97th is on page 3
+
+
+def test_list_words():
+    assert parse_list_words("") == (None, 1)
+    assert parse_list_words("2") == (None, 2) and parse_list_words("page 2") == (None, 2)
+    assert parse_list_words("DUE") == (DUE, 1) and parse_list_words("fine page 3") == (FINE, 3)
+    assert parse_list_words("expired 12") == (EXPIRED, 12)
+    for other in ("0", "page", "foo", "due due", "2 due", "1234567", "-1", "²"):
+        assert parse_list_words(other) is None, other
+
+
+def test_a_page_past_the_end_and_an_empty_group_say_so():
+    blocks = list_blocks(page(many(50), "9"), NOW)
+    assert "There is no page 9 of your tokens: there are 2 pages (`/renew-token list 2` is the last)." in str(blocks)
+    fine_only = [line("f", NOW + timedelta(days=300))]
+    assert list_text(page(fine_only, "expired"), NOW) == "No expired tokens to show."
 
 
 def test_the_view_says_when_it_is_incomplete_and_what_a_guest_sees():

@@ -18,7 +18,6 @@ from storage.models import Account, Token
 
 TODAY = date(2026, 11, 26)
 EXPIRES = datetime(2026, 12, 1, tzinfo=UTC)
-CHOICES = [("eu", "EU token"), ("us", "US token")]
 
 
 def token(kind: str = "generic", *, tid: str = "eu", name: str = "EU token", app_id: str | None = "APP1",
@@ -46,7 +45,7 @@ def by_id(view: dict) -> dict[str, dict]:
 # --- the whole view ---------------------------------------------------------------------------
 
 def test_the_form_for_a_generic_token_exactly():
-    view = renew_modal(token=token(), accounts=[account(1), account(2, fetch_orders=False)], choices=CHOICES,
+    view = renew_modal(token=token(), accounts=[account(1), account(2, fetch_orders=False)],
                        today=TODAY, channel="C0123ALERTS")
     assert view == {
         "type": "modal",
@@ -82,7 +81,7 @@ def test_the_form_for_a_generic_token_exactly():
 
 
 def test_the_bare_picker_exactly():
-    view = renew_modal(token=None, accounts=[account(1)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=None, accounts=[account(1)], today=TODAY)
     assert view == {
         "type": "modal",
         "callback_id": ids.RENEW_MODAL,
@@ -98,26 +97,24 @@ def test_the_bare_picker_exactly():
     }
 
 
-def test_the_picker_lists_nothing_itself_however_many_choices():
+def test_the_picker_lists_nothing_itself():
     # Its options come from the options load request (handlers/options.py), from the first keystroke on.
-    many = [(f"t{i:03d}", f"T{i:03d}") for i in range(120)]
-    for choices in ([], CHOICES, many):
-        el = renew_modal(token=None, accounts=[], choices=choices, today=TODAY)["blocks"][0]["element"]
-        assert "options" not in el and el["min_query_length"] == 0 and el["type"] == "external_select"
+    el = renew_modal(token=None, accounts=[], today=TODAY)["blocks"][0]["element"]
+    assert "options" not in el and el["min_query_length"] == 0 and el["type"] == "external_select"
 
 
 def test_a_refusal_replaces_the_form_with_its_reason():
-    view = renew_modal(token=token(), accounts=[account(1)], choices=CHOICES, today=TODAY,
+    view = renew_modal(token=token(), accounts=[account(1)], today=TODAY,
                        refusal="You can't renew *EU token*.")
     assert view["blocks"][1:] == [{"type": "section", "text": {"type": "mrkdwn",
                                                                "text": "You can't renew *EU token*."}}]
     assert view["submit"] == plain("Renew")
-    refused_without_token = renew_modal(token=None, accounts=[], choices=CHOICES, today=TODAY, refusal="No.")
+    refused_without_token = renew_modal(token=None, accounts=[], today=TODAY, refusal="No.")
     assert refused_without_token["blocks"][1:] == [{"type": "section", "text": {"type": "mrkdwn", "text": "No."}}]
 
 
 def test_a_token_without_accounts_says_there_is_nothing_to_re_enable():
-    view = renew_modal(token=token(), accounts=[], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[], today=TODAY)
     assert view["blocks"][-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": (
         "This token serves no accounts: nothing to re-enable.")}]}
     assert not [b for b in view["blocks"] if b.get("block_id", "").startswith(("reenable:", "nofetch:"))]
@@ -126,7 +123,7 @@ def test_a_token_without_accounts_says_there_is_nothing_to_re_enable():
 def test_the_reminder_names_the_app_and_the_kind_given_wins_over_the_tokens():
     custom = Kind(id="eu-kind", label="EU key", reminder="Rotate {app} first.", placeholder="eu-…",
                   lifetime_days=30)
-    view = renew_modal(token=token("amazon-mws"), accounts=[], choices=CHOICES, today=TODAY, kind=custom)
+    view = renew_modal(token=token("amazon-mws"), accounts=[], today=TODAY, kind=custom)
     blocks = by_id(view)
     assert view["blocks"][1]["elements"][0]["text"] == "Current expiry: *2026-12-01*. Rotate app ID *APP1* first."
     assert blocks[ids.SECRET_BLOCK]["element"]["placeholder"] == plain("eu-…")
@@ -135,13 +132,13 @@ def test_the_reminder_names_the_app_and_the_kind_given_wins_over_the_tokens():
 
 @pytest.mark.parametrize("kind_id, initial", [("amazon-mws", "2027-11-26"), ("amazon-lwa-client-secret", "2027-05-25")])
 def test_the_expiry_is_suggested_from_the_kinds_lifetime(kind_id, initial):
-    view = renew_modal(token=token(kind_id), accounts=[], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(kind_id), accounts=[], today=TODAY)
     assert by_id(view)[ids.EXPIRY_BLOCK]["element"] == {"type": "datepicker", "action_id": ids.EXPIRY_INPUT,
                                                         "initial_date": initial}
 
 
 def test_titles_are_clipped_to_24():
-    view = renew_modal(token=token(), accounts=[], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[], today=TODAY)
     for key in ("title", "close", "submit"):
         assert len(view[key]["text"]) <= 24
 
@@ -150,7 +147,7 @@ def test_titles_are_clipped_to_24():
 
 def test_a_chosen_token_is_the_initial_option_whether_listed_or_not():
     for chosen in (token(tid="zz", name="ZZ token"), token(tid="us", name="US token")):
-        el = renew_modal(token=chosen, accounts=[], choices=CHOICES, today=TODAY)["blocks"][0]["element"]
+        el = renew_modal(token=chosen, accounts=[], today=TODAY)["blocks"][0]["element"]
         assert el["initial_option"] == option(f"{chosen.name} ({chosen.id})", chosen.id)
         assert "options" not in el
 
@@ -165,7 +162,7 @@ def test_option_texts_are_clipped_to_75():
 
 def test_accounts_are_grouped_by_ten_with_continued_labels():
     accounts = [account(i, fetch_orders=i not in (3, 12)) for i in range(21)]
-    view = renew_modal(token=token(), accounts=accounts, choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=accounts, today=TODAY)
     blocks = by_id(view)
     assert [blocks[f"reenable:{n}"]["label"]["text"] for n in range(3)] == [
         "Re-enable these accounts", "Re-enable these accounts (continued)", "Re-enable these accounts (continued)"]
@@ -180,7 +177,7 @@ def test_accounts_are_grouped_by_ten_with_continued_labels():
 
 
 def test_exactly_ten_accounts_make_one_group():
-    view = renew_modal(token=token(), accounts=[account(i) for i in range(10)], choices=CHOICES, today=TODAY)
+    view = renew_modal(token=token(), accounts=[account(i) for i in range(10)], today=TODAY)
     assert [b["block_id"] for b in view["blocks"] if "block_id" in b][3:] == ["reenable:0", "nofetch:0"]
 
 

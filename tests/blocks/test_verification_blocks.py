@@ -19,7 +19,7 @@ EXPIRES = datetime(2026, 12, 1, tzinfo=UTC)
 def form(kind: str) -> dict[str, dict]:
     tok = Token(id="t", kind=kind, name="Edge cert", expires_at=EXPIRES, notify_from=EXPIRES - timedelta(days=30),
                 channel="C0123ALERTS", owners=["U0123OWNER"])
-    view = renew_modal(token=tok, accounts=[], choices=[("t", "Edge cert")], today=date(2026, 11, 26))
+    view = renew_modal(token=tok, accounts=[], today=date(2026, 11, 26))
     return {b["block_id"]: b for b in view["blocks"] if "block_id" in b}
 
 

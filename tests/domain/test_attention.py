@@ -12,6 +12,7 @@ from renewbot.domain.attention import (
     digest_slot,
     due_followups,
     hold,
+    latest_digest_slot,
     reminder_slot,
 )
 
@@ -93,12 +94,18 @@ def test_after_downtime_only_the_latest_slot_is_due():
     assert [k for kind, k, _ in due(notices, weekly_gap) if kind == REMINDER] == ["2027-01-24"]
 
 
-def test_a_snooze_skips_the_reminders_it_covers():
-    until = datetime(2027, 1, 12, 15, 0, tzinfo=UTC)
-    notices = [posted("expired", EXPIRES, snoozed_until=until)]
-    assert [k for kind, k, _ in due(notices, datetime(2027, 1, 12, 16, 0, tzinfo=UTC)) if kind == REMINDER] == []
-    assert [k for kind, k, _ in due(notices, datetime(2027, 1, 13, 9, 0, tzinfo=UTC))
-            if kind == REMINDER] == ["2027-01-13"]
+def test_a_snooze_on_another_notice_of_the_expiry_holds_the_escalation():
+    # The 7d notice snoozed until a day after the 3d one was posted: the 3d escalation waits for its end.
+    sent = EXPIRES - timedelta(days=3)
+    until = sent + timedelta(days=1)
+    notices = [posted("7d", sent - timedelta(days=4), snoozed_until=until), posted("3d", sent)]
+    assert due(notices, sent + timedelta(hours=5)) == []
+    assert due(notices, until) == [(ESCALATION, "3d", until)]
+    base = dict(kind=ESCALATION, key="3d", planned_expiry=EXPIRES, expires_at=EXPIRES, retired=False, muted=False,
+                notices=notices)
+    held = hold(**base, now=sent + timedelta(hours=5))
+    assert held.reason == "snoozed" and held.until == until
+    assert hold(**base, now=until) is None
 
 
 def test_reminder_hour_stays_local_across_berlin_dst_changes():
@@ -148,10 +155,19 @@ def test_hold_rechecks_renewal_mute_ack_and_snooze_at_send_time():
     assert hold(**base) is None
     assert hold(**{**base, "expires_at": EXPIRES + timedelta(days=90)}).reason == "renewed"
     assert hold(**{**base, "notices": []}).reason == "renewed"
+    assert hold(**{**base, "retired": True}).reason == "retired"
     assert hold(**{**base, "muted": True}).reason == "muted"
     assert hold(**{**base, "notices": [posted("1d", now, acked=True)]}).reason == "acknowledged"
     snoozed = hold(**{**base, "notices": [posted("1d", now, snoozed_until=now + timedelta(hours=3))]})
     assert snoozed.reason == "snoozed" and snoozed.until == now + timedelta(hours=3)
-    reminder = dict(base, kind=REMINDER, key="2027-01-11", now=EXPIRES + timedelta(days=1),
-                    notices=[posted("expired", EXPIRES, snoozed_until=EXPIRES + timedelta(days=2))])
-    assert hold(**reminder).reason == "snoozed" and hold(**reminder).until is None
+
+
+def test_the_latest_digest_slot_reaches_back_across_the_iso_week_boundary():
+    sunday_9 = dict(day=6, hour=9, minute=0, tz="UTC")
+    # Down from Sunday 2027-01-24 08:00 to Monday 00:30: Sunday's slot (2027-W03) is still the one due.
+    monday = datetime(2027, 1, 25, 0, 30, tzinfo=UTC)
+    assert digest_slot(monday, **sunday_9).week == "2027-W04"
+    slot = latest_digest_slot(monday, **sunday_9)
+    assert slot.week == "2027-W03" and slot.at == datetime(2027, 1, 24, 9, 0, tzinfo=UTC)
+    # Once this week's slot has passed, it is this week's.
+    assert latest_digest_slot(datetime(2027, 1, 31, 9, 0, tzinfo=UTC), **sunday_9).week == "2027-W04"

@@ -124,6 +124,64 @@ def test_slack_errors_refuse_and_are_not_retried_on_every_click(standin, access,
     assert len(standin.calls_to(method)) == 2
 
 
+def test_a_group_slack_says_is_gone_names_no_one_and_that_answer_is_kept(standin, access, now, caplog):
+    standin.usergroups["S0OPS"] = ["U0IN"]  # S0GONE is not there: usergroups.users.list answers no_such_subteam
+    owners = ["S0GONE", "S0OPS"]
+    assert access.decide("U0IN", owners, "C1").why == "group"
+    refused = access.decide("U0OUT", owners, "C1")
+    assert (refused.allowed, refused.why) == (False, "not_owner")  # an answer, not "unverified"
+    assert access.group_members("S0GONE") == frozenset()
+    now[0] = 170  # kept like a value (TTL), not like a failure (15 s)
+    assert not access.may_act("U0OUT", owners, "C1")
+    assert [c.params["usergroup"] for c in standin.calls_to("usergroups.users.list")] == ["S0GONE", "S0OPS"]
+    assert "user group S0GONE: no_such_subteam; it names no one" in caplog.text
+
+
+def test_a_group_slack_cannot_read_just_now_stays_unverified(standin, access, now):
+    standin.usergroups["S0OPS"] = ["U0IN"]
+    standin.fail_next("usergroups.users.list", status=503)
+    assert access.group_members("S0OPS") is None
+    assert access.decide("U0IN", ["S0OPS"], "C1").why == "unverified"
+    now[0] = 16  # a failure is kept for FAILURE_TTL only
+    assert access.decide("U0IN", ["S0OPS"], "C1").why == "group"
+
+
+def test_many_unknown_groups_cost_one_usergroups_list(standin, access, now):
+    groups = [f"S0G{n:02d}" for n in range(30)]
+    standin.usergroups.update({g: [f"U0M{n:02d}"] for n, g in enumerate(groups)})
+    rows = [(f"t{n}", f"Token {n}", [g], "C1") for n, g in enumerate(groups)]
+    rows.append(("gone", "Token gone", ["S0GONE"], "C1"))  # not in usergroups.list: asked on its own
+    assert access.allowed_choices("U0M07", rows) == [("t7", "Token 7")]
+    assert slack_calls(standin) == ["usergroups.list", "usergroups.users.list"]
+    (listed,) = standin.calls_to("usergroups.list")
+    assert listed.params["include_users"] in ("1", "true")
+    assert access.allowed_choices("U0M29", rows) == [("t29", "Token 29")]  # warm: no call at all
+    assert len(standin.calls) == 2
+    now[0] = 181
+    standin.fail_next("usergroups.list", error="internal_error")
+    assert access.allowed_choices("U0M07", rows) == []  # Slack failed: refused, and not asked 30 times instead
+    assert slack_calls(standin)[2:] == ["usergroups.list"]
+
+
+def test_a_group_usergroups_list_shows_disabled_names_no_one():
+    class Client:  # only what Slack answers matters here: a disabled group still lists its former members
+        def usergroups_list(self, **kw):
+            assert kw == {"include_users": True, "include_disabled": True}
+            return {"usergroups": [{"id": f"S0G{n}", "users": ["U0ME"], "date_delete": 1700000000 if n == 0 else 0}
+                                   for n in range(5)]}
+    access = Access(Client(), team_id="T0TEST")
+    assert access.allowed_choices("U0ME", [(f"t{n}", f"T{n}", [f"S0G{n}"], "C1") for n in range(5)]) == [
+        (f"t{n}", f"T{n}") for n in range(1, 5)]
+    assert access.group_members("S0G0") == frozenset()
+
+
+def test_a_few_unknown_groups_are_asked_one_by_one(standin, access):
+    standin.usergroups.update({"S0A": ["U0ME"], "S0B": [], "S0C": []})
+    rows = [("a", "A", ["S0A"], "C1"), ("b", "B", ["S0B"], "C1"), ("c", "C", ["S0C"], "C1")]
+    assert access.allowed_choices("U0ME", rows) == [("a", "A")]
+    assert slack_calls(standin) == ["usergroups.users.list"] * 3
+
+
 def test_connection_errors_refuse(access):
     dead = Access(WebClient(token="x", base_url="http://127.0.0.1:9/api/", retry_handlers=[], timeout=1))
     assert dead.decide("U0IN", [], "C1").why == "unverified"
@@ -184,7 +242,7 @@ def test_picker_over_1000_tokens_costs_a_few_calls_cold_and_none_warm(sqlite_eng
     standin.channel_members.update({"C0A": ["U0ME"], "C0B": ["U0ME"], "C0C": [], "C0D": [], "C0E": []})
     lookups = FormLookups(sqlite_engine)
     started = time.perf_counter()
-    mine = access.allowed_choices("U0ME", lookups.picker_rows())
+    mine = access.allowed_choices("U0ME", lookups.search_tokens("", 10_000))
     cold = time.perf_counter() - started
     assert len(standin.calls) <= 7, slack_calls(standin)
     # the "*" tokens (every 4th), and the tokens without owners in C0A and C0B (odd n with n % 5 in 0, 1)
@@ -192,7 +250,7 @@ def test_picker_over_1000_tokens_costs_a_few_calls_cold_and_none_warm(sqlite_eng
     assert {int(tid[1:]) for tid, _ in mine} == expected
     calls = len(standin.calls)
     started = time.perf_counter()
-    again = access.allowed_choices("U0ME", lookups.picker_rows())
+    again = access.allowed_choices("U0ME", lookups.search_tokens("", 10_000))
     warm = time.perf_counter() - started
     assert again == mine and len(standin.calls) == calls  # within the TTL: no Slack call at all
     assert cold < 1.0 and warm < 0.1, (cold, warm)
@@ -201,7 +259,7 @@ def test_picker_over_1000_tokens_costs_a_few_calls_cold_and_none_warm(sqlite_eng
 def test_picker_over_few_channels_asks_each_channel(sqlite_engine, standin, access):
     thousand_tokens(sqlite_engine, channels=("C0A", "C0B", "C0C"))
     standin.channel_members.update({"C0A": ["U0ME"], "C0B": [], "C0C": []})
-    access.allowed_choices("U0ME", FormLookups(sqlite_engine).picker_rows())
+    access.allowed_choices("U0ME", FormLookups(sqlite_engine).search_tokens("", 10_000))
     assert sorted(slack_calls(standin)) == ["auth.test"] + ["conversations.members"] * 3 + ["users.info"]
 
 
@@ -212,14 +270,15 @@ def test_picker_for_a_guest_lists_only_tokens_naming_them(sqlite_engine, standin
     open_to_all(sqlite_engine, ["all"])
     standin.guest("U0GUEST")
     standin.channel_members["C0ALERTS"] = ["U0GUEST"]
-    assert access.allowed_choices("U0GUEST", FormLookups(sqlite_engine).picker_rows()) == [("mine", "Token mine")]
+    rows = FormLookups(sqlite_engine).search_tokens("", 10_000)
+    assert access.allowed_choices("U0GUEST", rows) == [("mine", "Token mine")]
     assert "conversations.members" not in slack_calls(standin)
 
 
 def test_picker_when_the_persons_channels_cannot_be_read_lists_no_channel_token(sqlite_engine, standin, access):
     thousand_tokens(sqlite_engine)
     standin.fail_next("users.conversations", error="internal_error")
-    mine = access.allowed_choices("U0ME", FormLookups(sqlite_engine).picker_rows())
+    mine = access.allowed_choices("U0ME", FormLookups(sqlite_engine).search_tokens("", 10_000))
     assert {int(tid[1:]) % 2 for tid, _ in mine} == {0}  # only the "*" tokens
     assert "conversations.members" not in slack_calls(standin)  # no call per channel instead
 

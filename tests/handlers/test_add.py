@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,9 +30,12 @@ def admin_bot(slack, deps):
 
 
 @pytest.fixture
-def world(engine):
+def world(engine, slack):
     seed(engine, now=NOW, accounts=[account("amazon-uk"), account("amazon-de")],
          tokens=[token("existing", NOW + timedelta(days=50), name="Existing token", owners=["U0SOMEONE"])])
+    # Without admins the adder must be in the token's channel (users.conversations answers from these).
+    slack.channel_members.update({"C0ALERTS": ["U0OWNER"], "C0OUTSIDE": ["U0OWNER"], "G0PRIVATE": ["U0OWNER"],
+                                  "C0OLD": ["U0OWNER"]})
     return engine
 
 
@@ -86,7 +91,6 @@ def test_add_opens_the_modal_and_a_submit_creates_the_token_with_the_adder_as_ow
 
 
 def test_the_new_token_is_found_by_renew_token_at_once(world, slack, bot):
-    slack.channel_members["C0ALERTS"] = ["U0OWNER"]
     view = open_add(bot, slack)
     bot.submit(view, filled(view, name="Fresh key", kind="generic", accounts=[]))
     bot.command("fresh-key")
@@ -191,3 +195,100 @@ def test_the_accounts_picker_of_the_add_form_offers_accounts_in_service(world, s
     status, _, body = bot.post(form_payload_body(payload))
     assert status == 200
     assert {o["value"] for o in json.loads(body)["options"]} == {"amazon-uk", "amazon-de"}
+
+
+# --- without admins, the adder must be in the channel its notices (and reminders) go to ---------------------
+
+def test_without_admins_a_channel_the_adder_is_not_in_is_refused_inline(world, slack, bot):
+    slack.channel_members["C0ELSEWHERE"] = ["U0SOMEONE"]  # the bot is in it; the adder is not
+    view = open_add(bot, slack)
+    before = tokens(world)
+    _, answer = bot.submit(view, filled(view, channel="C0ELSEWHERE"), user="U0OWNER")
+    assert answer["response_action"] == "errors"
+    assert answer["errors"] == {ids.ADD_CHANNEL_BLOCK: (
+        "You are not a member of this channel: its notices would mention people there. Pick a channel you are "
+        "in, or join this one and submit again (the form stays open).")}
+    assert tokens(world) == before
+    assert [c.params["user"] for c in slack.calls_to("users.conversations")] == ["U0OWNER"]
+
+
+def test_without_admins_an_unreadable_membership_refuses_and_says_try_again(world, slack, bot):
+    slack.fail_next("users.conversations", error="internal_error")  # Slack can't say which channels the adder is in
+    view = open_add(bot, slack)
+    before = tokens(world)
+    _, answer = bot.submit(view, filled(view))
+    assert "could not check this channel" in answer["errors"][ids.ADD_CHANNEL_BLOCK]
+    assert tokens(world) == before
+
+
+def test_with_admins_an_admin_may_pick_a_channel_they_are_not_in(world, slack, admin_bot):
+    slack.channel_members["C0ELSEWHERE"] = ["U0SOMEONE"]
+    view = open_add(admin_bot, slack, user="U0ADMIN")
+    _, answer = admin_bot.submit(view, filled(view, channel="C0ELSEWHERE", accounts=[]), user="U0ADMIN")
+    assert answer["response_action"] == "update"
+    assert slack.calls_to("users.conversations") == []  # not asked: admins choose any channel
+
+
+# --- the user-group list: one refresher at a time, nobody waits behind it once a list is known --------------
+
+class SlowGroups:
+    """A usergroups.list that answers only when the test lets it, counting the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = False
+
+    def usergroups_list(self, **_):
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(5), "the test never released usergroups.list"
+        if self.fail:
+            raise ConnectionError("slack is down")
+        return {"usergroups": [{"id": f"S0G{self.calls}", "handle": f"group-{self.calls}", "name": ""}]}
+
+
+def in_thread(call) -> tuple[threading.Thread, list]:
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    worker.start()
+    return worker, out
+
+
+def test_a_slow_refresh_blocks_no_keystroke_once_a_list_is_known():
+    from handlers.add import UserGroups
+    now = [0.0]
+    client = SlowGroups()
+    groups = UserGroups(client, ttl=60, clock=lambda: now[0])
+    client.release.set()
+    assert groups.get() == [("S0G1", "group-1", "")]
+    client.release.clear()
+    client.entered.clear()
+    now[0] = 61.0  # stale: the next keystroke refreshes
+    refresher, refreshed = in_thread(groups.get)
+    assert client.entered.wait(5)
+    started = time.monotonic()
+    assert groups.get() == [("S0G1", "group-1", "")]  # the last list, at once, while Slack is slow
+    assert groups.get() == [("S0G1", "group-1", "")]
+    assert time.monotonic() - started < 1.0 and client.calls == 2  # no second refresher
+    client.release.set()
+    refresher.join(5)
+    assert refreshed == [[("S0G2", "group-2", "")]] and groups.get() == [("S0G2", "group-2", "")]
+
+
+def test_before_any_list_keystrokes_wait_for_the_one_first_call_and_a_failure_keeps_the_old_list():
+    from handlers.add import UserGroups
+    now = [0.0]
+    client = SlowGroups()
+    groups = UserGroups(client, ttl=60, clock=lambda: now[0], first_wait=5)
+    first, got_first = in_thread(groups.get)
+    assert client.entered.wait(5)
+    second, got_second = in_thread(groups.get)  # nothing to show yet: waits for the first answer
+    client.release.set()
+    first.join(5)
+    second.join(5)
+    assert got_first == got_second == [[("S0G1", "group-1", "")]] and client.calls == 1
+    now[0], client.fail = 61.0, True
+    assert groups.get() == [("S0G1", "group-1", "")]  # refresh failed: the old list stands a while
+    assert groups.get() == [("S0G1", "group-1", "")] and client.calls == 2  # not asked again at once

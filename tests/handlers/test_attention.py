@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
+from handlers.attention_payload import read_attention_click, read_mute_submission
 from jobs.scan import scan
 from renewbot.blocks import ids
+from renewbot.runtime.log_context import current_ids
 from renewbot.runtime.slack_client import make_client
 from storage.attention import is_muted
 from storage.db import session_scope
@@ -55,16 +58,41 @@ def stored(engine) -> tuple[Notice, Token, list[TokenEvent]]:
         return notice, s.get(Token, "t1"), list(s.exec(select(TokenEvent).order_by(TokenEvent.id)).all())
 
 
-def open_mute_form(bot, slack, message: dict) -> dict:
-    assert click(bot, message, ids.MUTE_BUTTON) == 200
-    slack.wait_for("views.open")
-    (view,) = slack.views.values()
+def open_mute_form(bot, slack, message: dict, *, count: int = 1, user: str = "U0OWNER") -> dict:
+    assert click(bot, message, ids.MUTE_BUTTON, user=user) == 200
+    slack.wait_for("views.open", count=count)
+    view = list(slack.views.values())[-1]
     assert view["callback_id"] == ids.MUTE_MODAL
     return view
 
 
-def test_on_it_by_an_owner_edits_the_notice_and_records_it(engine, slack, bot):
-    notice = post_notice(engine, slack)
+RETIRED = {"selected_option": {"text": {"type": "plain_text", "text": "Retired"}, "value": "retired"}}
+
+
+class IdsSeen(logging.Handler):
+    """What each line logged by the attention use case carried as ids (what LOG_FORMAT=json writes out)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[str, dict]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # on the thread that logs: the handler's own context
+        self.lines.append((record.getMessage(), dict(current_ids())))
+
+
+@pytest.fixture
+def ids_seen():
+    log = logging.getLogger("renewbot.usecases.attention")
+    seen, level = IdsSeen(), log.level
+    log.addHandler(seen)
+    log.setLevel(logging.INFO)
+    yield seen
+    log.removeHandler(seen)
+    log.setLevel(level)
+
+
+def test_on_it_by_an_owner_edits_the_notice_and_records_it(engine, slack, bot, ids_seen):
+    notice = post_notice(engine, slack, owners=["U0OWNER", "U0LATE"])
     assert click(bot, notice, ids.ACK_BUTTON) == 200
     (update,) = slack.wait_for("chat.update")
     assert (update.params["channel"], update.params["ts"]) == ("C0ALERTS", notice["ts"])
@@ -77,6 +105,15 @@ def test_on_it_by_an_owner_edits_the_notice_and_records_it(engine, slack, bot):
     assert (row.acked_by, row.acked_at) == ("U0OWNER", NOW)
     assert (event.action, event.by, event.stage) == ("acknowledged", "U0OWNER", "14d")
     assert slack.calls_to("chat.postEphemeral") == []
+    (line,) = [ids for message, ids in ids_seen.lines if "acknowledged by U0OWNER" in message]
+    assert line["token"] == "t1"  # JSON log lines say which token the click was about
+    # The same button clicked again (a race, or a copy of the message not edited yet): refused, nothing edited.
+    assert click(bot, notice, ids.ACK_BUTTON, user="U0LATE") == 200
+    (eph,) = slack.wait_for("chat.postEphemeral")
+    assert (eph.params["user"], eph.params["text"]) == ("U0LATE",
+                                                        "<@U0OWNER> is already on *Token t1*: nothing was changed.")
+    settle()
+    assert len(slack.calls_to("chat.update")) == 1 and len(stored(engine)[2]) == 1
 
 
 def test_snooze_by_an_owner_shows_until_when_and_a_forged_length_is_refused(engine, slack, bot):
@@ -136,7 +173,8 @@ def test_mute_form_needs_text_for_other_then_mutes_and_the_scans_post_nothing_un
     slack.wait_for("chat.update")
     message = slack.messages["C0ALERTS"][0]
     assert list(elements(message)) == [ids.RENEW_BUTTON, ids.UNMUTE_BUTTON]
-    assert ":no_bell: muted by <@U0OWNER>: moved to the vault" in attention_text(message)
+    assert (f":no_bell: muted by <@U0OWNER> since <!date^{int(NOW.timestamp())}^{{date_long_pretty}} at {{time}}"
+            "|2026-11-26 12:00 UTC>: moved to the vault") in attention_text(message)
     _, token_row, (event,) = stored(engine)
     assert is_muted(token_row) and token_row.mute_reason == "moved to the vault"
     assert (event.action, event.detail) == ("muted", "moved to the vault")
@@ -203,3 +241,72 @@ def test_after_a_renewal_the_mute_is_over_and_the_old_controls_say_already_renew
     assert "already renewed" in eph.params["text"]
     settle()
     assert stored(engine)[0].acked_at is None and len(slack.calls_to("chat.update")) == 2
+
+
+def test_owners_changed_after_the_mute_form_opened_refuse_the_submission_inline(engine, slack, bot, ids_seen):
+    notice = post_notice(engine, slack)
+    view = open_mute_form(bot, slack, notice)  # opened by an owner
+    seed(engine, now=NOW, tokens=[token("t1", NOW + timedelta(days=10), owners=["U0NEW"])])  # an import lands
+    status, answer = bot.submit(view, state_values(view, {ids.MUTE_REASON_BLOCK: RETIRED}))
+    assert status == 200 and answer["response_action"] == "errors"
+    assert list(answer["errors"]) == [ids.MUTE_REASON_BLOCK] and "owners" in answer["errors"][ids.MUTE_REASON_BLOCK]
+    settle()
+    _, token_row, events = stored(engine)
+    assert not is_muted(token_row) and token_row.muted_by is None and events == []
+    assert slack.calls_to("chat.update") == []
+    # The new owner may: the form it opens is answered as usual.
+    view = open_mute_form(bot, slack, notice, count=2, user="U0NEW")
+    assert bot.submit(view, state_values(view, {ids.MUTE_REASON_BLOCK: RETIRED}), user="U0NEW")[1] is None
+    slack.wait_for("chat.update")
+    assert stored(engine)[1].muted_by == "U0NEW"
+    assert ("token", "t1") in ids_seen.lines[-1][1].items() and "muted by U0NEW" in ids_seen.lines[-1][0]
+
+
+def test_a_token_is_muted_once_a_stale_button_and_a_second_form_are_refused(engine, slack, bot):
+    notice = post_notice(engine, slack, owners=["U0OWNER", "U0OTHER"])
+    # Two owners open the form before either submits.
+    first = open_mute_form(bot, slack, notice)
+    second = open_mute_form(bot, slack, notice, count=2, user="U0OTHER")
+    assert bot.submit(first, state_values(first, {ids.MUTE_REASON_BLOCK: RETIRED}))[1] is None
+    slack.wait_for("chat.update")
+    elsewhere = {"selected_option": {"text": {"type": "plain_text", "text": "Handled elsewhere"},
+                                     "value": "elsewhere"}}
+    status, answer = bot.submit(second, state_values(second, {ids.MUTE_REASON_BLOCK: elsewhere}), user="U0OTHER")
+    assert status == 200 and answer == {"response_action": "errors", "errors": {
+        ids.MUTE_REASON_BLOCK: "Token t1 is already muted (the notice says by whom): nothing was changed."}}
+    # The Mute button on a copy of the notice from before the mute: no form, the person is told who muted it.
+    assert click(bot, notice, ids.MUTE_BUTTON, user="U0OTHER") == 200
+    (eph,) = slack.wait_for("chat.postEphemeral")
+    assert (eph.params["user"], eph.params["text"]) == (
+        "U0OTHER", "*Token t1* is already muted by <@U0OWNER>: nothing was changed.")
+    settle()
+    assert len(slack.calls_to("views.open")) == 2 and len(slack.calls_to("chat.update")) == 1
+    _, token_row, events = stored(engine)
+    assert (token_row.muted_by, token_row.mute_reason) == ("U0OWNER", "retired")
+    assert [(e.action, e.by) for e in events] == [("muted", "U0OWNER")]
+    since = f"since <!date^{int(NOW.timestamp())}^"
+    assert f":no_bell: muted by <@U0OWNER> {since}" in attention_text(slack.messages["C0ALERTS"][0])
+
+
+@pytest.mark.parametrize("body", [
+    None, [], "x", {"view": {"private_metadata": "not json"}},
+    {"view": {"private_metadata": '{"t": "t1", "e": "2026-12-06T12:00:00", "s": "14d"}'}},  # no time zone
+    {"view": {"private_metadata": json.dumps({"t": "t1", "e": "2026-12-06T12:00:00+00:00", "s": ["14d"]})}},
+    {"view": {"private_metadata": "x" * 4000}, "user": {"id": "U0OWNER"}},
+    {"actions": [{"action_id": ids.SNOOZE_SELECT, "selected_option": {"value": '{"d": "7"}'}}]},
+])
+def test_unreadable_attention_payloads_read_as_no_notice(body):
+    assert read_mute_submission(body).ref is None
+    click = read_attention_click(body)
+    assert click.ref is None and click.days is None
+
+
+def test_the_mute_form_reads_back_the_notice_it_was_opened_from():
+    metadata = json.dumps({"t": "t1", "e": "2026-12-06T12:00:00+00:00", "s": "14d"})
+    values = {ids.MUTE_REASON_BLOCK: {ids.MUTE_REASON_INPUT: {"selected_option": {"value": "retired"}}},
+              ids.MUTE_TEXT_BLOCK: {ids.MUTE_TEXT_INPUT: {"value": 42}}}
+    read = read_mute_submission({"view": {"private_metadata": metadata, "state": {"values": values}},
+                                 "user": {"id": "U0OWNER"}})
+    assert (read.ref.token_id, read.ref.expires_at.isoformat(), read.ref.stage) == (
+        "t1", "2026-12-06T12:00:00+00:00", "14d")
+    assert (read.user_id, read.reason, read.text) == ("U0OWNER", "retired", None)

@@ -11,12 +11,13 @@ from sqlmodel import select
 
 from handlers import home
 from handlers.access import Access
-from handlers.lookups import FormLookups
+from jobs.permalinks import backfill_permalinks
 from jobs.scan import scan
 from renewbot.blocks import ids
+from renewbot.blocks.home import LIST_ROWS
 from renewbot.runtime.slack_client import make_client
 from storage.db import session_scope
-from storage.models import HomeView, Notice
+from storage.models import HomeView, Notice, NoticeState
 from tests.conftest import NOW
 from tests.support.bot_server import SIGNING_SECRET, settle
 from tests.support.seed import account, seed, token
@@ -129,6 +130,25 @@ def test_after_a_renewal_recent_openers_see_the_new_expiry(engine, slack, bot, c
     assert len(slack.calls_to("views.publish")) == 4
 
 
+def test_refreshes_run_on_one_daemon_thread_and_renewals_meanwhile_fold_into_one(engine, slack, deps):
+    import threading
+    seed_tokens(engine)
+    with session_scope(engine) as s:
+        s.add(HomeView(user_id=OWNER, opened_at=NOW))
+    refresher = home.HomeRefresher(deps=deps, access=Access(make_client("xoxb-test", slack.url)))
+    client = make_client("xoxb-test", slack.url)
+    slack.hold_reply_next("views.publish", 0.5)
+    refresher.after_renewal(client)
+    slack.wait_for("views.publish")  # the first refresh is publishing (held): five renewals come meanwhile
+    for _ in range(5):
+        refresher.after_renewal(client)
+    slack.wait_for("views.publish", count=2)
+    settle()
+    assert len(slack.calls_to("views.publish")) == 2  # the five were folded into one refresh
+    (thread,) = [t for t in threading.enumerate() if t.name == "home-refresh" and t is refresher._thread]
+    assert thread.daemon  # never holds up a shutdown
+
+
 def test_each_notice_gets_its_permalink_once_and_home_links_it(engine, slack, bot, clock):
     seed_tokens(engine)
     client = make_client("xoxb-test", slack.url)
@@ -149,13 +169,79 @@ def test_each_notice_gets_its_permalink_once_and_home_links_it(engine, slack, bo
 
 def test_a_permalink_slack_will_not_give_never_fails_the_notice(engine, slack, caplog):
     seed(engine, now=NOW, tokens=[token("soon", NOW + timedelta(days=3), owners=[OWNER])])
-    slack.fail_next("chat.getPermalink", error="internal_error")
-    scan(engine=engine, client=make_client("xoxb-test", slack.url), now=NOW)
+    slack.fail_next("chat.getPermalink", error="internal_error", times=2)  # when posted, and the pass's backfill
+    client = make_client("xoxb-test", slack.url)
+    scan(engine=engine, client=client, now=NOW)
     with session_scope(engine) as s:
         (notice,) = s.exec(select(Notice)).all()
     assert notice.state == "sent" and notice.permalink is None
     assert any("could not store its permalink (internal_error)" in r.getMessage() and r.levelname == "WARNING"
                for r in caplog.records)
+    scan(engine=engine, client=client, now=NOW + timedelta(minutes=15))  # the next pass asks again
+    with session_scope(engine) as s:
+        assert s.get(Notice, notice.id).permalink.startswith("https://standin.slack.com/archives/C0ALERTS/p")
+    assert len(slack.calls_to("chat.getPermalink")) == 3
+
+
+def unlinked_notices(engine, client, count: int, *, channel: str = "C0ALERTS") -> list[int]:
+    """Sent notices with no stored link (as before migration 0006, or after a crash), each a real message."""
+    # Fine for months: a scan plans and posts nothing about them.
+    seed(engine, now=NOW, tokens=[token(f"t{i:02d}", NOW + timedelta(days=200), owners=[OWNER], channel=channel)
+                                  for i in range(count)])
+    ids_ = []
+    with session_scope(engine) as s:
+        for i in range(count):
+            ts = client.chat_postMessage(channel=channel, text=f"notice {i}")["ts"]
+            notice = Notice(token_id=f"t{i:02d}", expires_at=NOW + timedelta(days=200), stage="30d",
+                            state=NoticeState.SENT, channel=channel, ts=ts, root_ts=ts, created_at=NOW)
+            s.add(notice)
+            s.flush()
+            ids_.append(notice.id)
+    return ids_
+
+
+def links(engine) -> dict[int, str | None]:
+    with session_scope(engine) as s:
+        return {n.id: n.permalink for n in s.exec(select(Notice)).all()}
+
+
+def test_open_notices_without_a_link_get_one_a_bounded_number_per_pass(engine, slack):
+    client = make_client("xoxb-test", slack.url)
+    unlinked_notices(engine, client, 60)
+    with session_scope(engine) as s:  # a closed notice is never linked again: Home shows only open ones
+        s.add(Notice(token_id="t00", expires_at=NOW, stage="expired", state=NoticeState.CLOSED, channel="C0ALERTS",
+                     ts="1.000001", root_ts="1.000001", created_at=NOW))
+    assert backfill_permalinks(engine=engine, client=client) == 50
+    assert sum(1 for link in links(engine).values() if link) == 50
+    assert len(slack.calls_to("chat.getPermalink")) == 50
+    assert backfill_permalinks(engine=engine, client=client) == 10
+    assert backfill_permalinks(engine=engine, client=client) == 0  # nothing left: no call at all
+    assert len(slack.calls_to("chat.getPermalink")) == 60
+    with session_scope(engine) as s:
+        assert {(n.state, n.permalink is None) for n in s.exec(select(Notice)).all()} == {
+            (NoticeState.SENT, False), (NoticeState.CLOSED, True)}
+
+
+def test_the_scan_backfills_links_and_one_slack_refuses_holds_back_no_other(engine, slack):
+    client = make_client("xoxb-test", slack.url)
+    first, *rest = unlinked_notices(engine, client, 3)
+    with session_scope(engine) as s:
+        s.get(Notice, first).ts = "9.000009"  # a deleted message: Slack answers message_not_found every time
+    scan(engine=engine, client=client, now=NOW)
+    assert slack.calls_to("chat.postMessage")[3:] == []  # the scan posted nothing: it only linked
+    stored = links(engine)
+    assert stored[first] is None and all(stored[i] for i in rest)
+    backfill_permalinks(engine=engine, client=client)
+    assert links(engine)[first] is None  # still asked (bounded), never fails anything
+
+
+def test_a_rate_limit_stops_the_backfill_until_the_next_pass(engine, slack):
+    client = make_client("xoxb-test", slack.url)
+    unlinked_notices(engine, client, 5)
+    slack.fail_next("chat.getPermalink", status=429, retry_after=30)
+    assert backfill_permalinks(engine=engine, client=client) == 0
+    assert len(slack.calls_to("chat.getPermalink")) == 1  # stopped at the first 429
+    assert backfill_permalinks(engine=engine, client=client) == 5
 
 
 def test_an_adopted_notice_gets_its_permalink_too(engine, slack):
@@ -186,8 +272,7 @@ def test_list_answers_by_urgency_with_days_left(engine, slack, deps):
     seed_tokens(engine)
     told = []
     access = Access(make_client("xoxb-test", slack.url))
-    home.answer_list(deps=deps, lookups=FormLookups(engine), access=access, user_id=OWNER,
-                     tell=lambda text, blocks: told.append((text, blocks)))
+    home.answer_list(deps=deps, access=access, user_id=OWNER, tell=lambda text, blocks: told.append((text, blocks)))
     ((text, blocks),) = told
     assert text.startswith("3 tokens by urgency: Token expired (2026-11-25, expired 1 day ago); "
                            "Amazon EU MWS (2026-11-29, 3 days left); Token later (2027-06-14, 200 days left)")
@@ -195,23 +280,39 @@ def test_list_answers_by_urgency_with_days_left(engine, slack, deps):
     assert [b["accessory"]["value"] for b in blocks if "accessory" in b] == ["expired", "soon", "later"]
 
 
-def test_list_many_tokens_says_how_many_more(engine, slack, deps):
-    seed(engine, now=NOW, tokens=[token(f"t{i:03d}", NOW + timedelta(days=i), owners=[OWNER]) for i in range(80)])
+def list_page(engine, slack, deps, **asked) -> tuple[str, list[dict]]:
     told = []
-    home.answer_list(deps=deps, lookups=FormLookups(engine), access=Access(make_client("xoxb-test", slack.url)),
-                     user_id=OWNER, tell=lambda text, blocks: told.append((text, blocks)))
+    home.answer_list(deps=deps, access=Access(make_client("xoxb-test", slack.url)), user_id=OWNER,
+                     tell=lambda text, blocks: told.append((text, blocks)), **asked)
     ((text, blocks),) = told
-    assert len(blocks) == 50
-    shown = sum(1 for b in blocks if "accessory" in b)
-    assert text.startswith("80 tokens by urgency: Token t000 (2026-11-26, expired less than a day ago); "
+    return text, blocks
+
+
+def test_list_many_tokens_page_by_page(engine, slack, deps):
+    seed(engine, now=NOW, tokens=[token(f"t{i:03d}", NOW + timedelta(days=i), owners=[OWNER]) for i in range(90)])
+    text, blocks = list_page(engine, slack, deps)
+    assert len(blocks) <= 50 and row_values({"blocks": blocks}) == [f"t{i:03d}" for i in range(LIST_ROWS)]
+    assert text.startswith("90 tokens by urgency: Token t000 (2026-11-26, expired less than a day ago); "
                            "Token t001 (2026-11-27, 1 day left); ")
-    assert f"{80 - shown} more tokens not shown" in blocks[-1]["elements"][0]["text"]
+    assert blocks[-1]["elements"][0]["text"] == "Tokens 1–40 of 90. Next: `/renew-token list 2`"
+    text, blocks = list_page(engine, slack, deps, page=3)
+    assert row_values({"blocks": blocks}) == [f"t{i:03d}" for i in range(80, 90)]
+    assert text.startswith("90 tokens by urgency from #81: Token t080")
+    assert blocks[-1]["elements"][0]["text"] == "Tokens 81–90 of 90: the last page."
+    text, blocks = list_page(engine, slack, deps, page=4)
+    assert row_values({"blocks": blocks}) == []
+    assert text == "There is no page 4 of your tokens: there are 3 pages (`/renew-token list 3` is the last)."
+    # One group: 30 tokens are due (a 30-day ladder: t001..t030), t000 expired, the rest fine.
+    text, blocks = list_page(engine, slack, deps, group="due")
+    assert row_values({"blocks": blocks}) == [f"t{i:03d}" for i in range(1, 31)]
+    assert text.startswith("30 due tokens by urgency: Token t001")
+    assert blocks[0]["text"]["text"] == "Your due tokens, most urgent first"
 
 
 def test_list_failure_is_a_plain_apology(engine, slack, deps, monkeypatch):
     told = []
     monkeypatch.setattr(home, "overview_for", lambda **kw: (_ for _ in ()).throw(RuntimeError("db down")))
-    home.answer_list(deps=deps, lookups=FormLookups(engine), access=Access(make_client("xoxb-test", slack.url)),
-                     user_id=OWNER, tell=lambda text, blocks: told.append((text, blocks)))
+    home.answer_list(deps=deps, access=Access(make_client("xoxb-test", slack.url)), user_id=OWNER,
+                     tell=lambda text, blocks: told.append((text, blocks)))
     assert told == [("Something went wrong on renewbot's side and nothing was changed. Try again; if it persists, "
                      "check the bot's logs.", None)]

@@ -6,26 +6,27 @@ from datetime import timedelta
 
 from handlers.lookups import FormLookups
 from storage.db import session_scope
-from storage.models import Token
+from storage.models import Account, Token
 from tests.conftest import NOW
-from tests.support.seed import seed, token
+from tests.support.seed import account, seed, token
 
 
-def test_lists_are_reused_within_the_ttl_and_reloaded_after(sqlite_engine):
-    seed(sqlite_engine, now=NOW, tokens=[token("a", NOW + timedelta(days=9), name="Alpha")])
+def test_accounts_are_reused_within_the_ttl_and_reloaded_after(sqlite_engine):
+    seed(sqlite_engine, now=NOW, accounts=[account("uk", name="Alpha")],
+         tokens=[token("a", NOW + timedelta(days=9), accounts=["uk"])])
     t = [0.0]
     lookups = FormLookups(sqlite_engine, ttl=5, clock=lambda: t[0])
-    assert lookups.choices() == [("a", "Alpha")]
+    assert [a.name for a in lookups.accounts("a")] == ["Alpha"]
     with session_scope(sqlite_engine) as s:
-        s.get(Token, "a").name = "Renamed"
+        s.get(Account, "uk").name = "Renamed"
     t[0] = 4.9
-    assert lookups.choices() == [("a", "Alpha")]  # cached
+    assert [a.name for a in lookups.accounts("a")] == ["Alpha"]  # cached
     t[0] = 5.1
-    assert lookups.choices() == [("a", "Renamed")]  # expired: read again
+    assert [a.name for a in lookups.accounts("a")] == ["Renamed"]  # expired: read again
     with session_scope(sqlite_engine) as s:
-        s.get(Token, "a").name = "Again"
+        s.get(Account, "uk").name = "Again"
     lookups.invalidate()
-    assert lookups.choices() == [("a", "Again")]
+    assert [a.name for a in lookups.accounts("a")] == ["Again"]
 
 
 def test_a_token_is_cached_only_when_found(sqlite_engine):

@@ -86,3 +86,26 @@ def test_list_answers_with_the_tokens_by_urgency(engine, slack, bot):
     assert "5 days" in shown
     settle()
     assert slack.calls_to("views.open") == []
+
+
+def test_list_pages_and_groups_over_http(engine, slack, bot):
+    seed(engine, now=NOW, tokens=[token(f"t{i:02d}", NOW + timedelta(days=i + 1), kind="generic",
+                                        owners=["U0OWNER"]) for i in range(45)])
+    replies = []
+    for n, text in enumerate(["list", "LIST page 2", "list due"], start=1):
+        assert bot.command(text) == (200, b"")
+        replies.append(slack.wait_for("response_url:cmd", count=n)[-1].params)
+    first, second, due = replies
+    assert all(r["response_type"] == "ephemeral" for r in replies)
+    assert "Next: `/renew-token list 2`" in repr(first["blocks"])
+    values = [b["accessory"]["value"] for b in second["blocks"] if "accessory" in b]
+    assert values == [f"t{i:02d}" for i in range(40, 45)]  # the last token is reached
+    assert "Tokens 41–45 of 45: the last page." in repr(second["blocks"])
+    # A 30-day ladder: t00..t29 are due.
+    assert [b["accessory"]["value"] for b in due["blocks"] if "accessory" in b] == [f"t{i:02d}" for i in range(30)]
+    assert "renewbot status" not in repr(replies)
+
+
+def test_list_followed_by_other_words_is_read_as_a_token_name(engine, slack, bot):
+    text = reply_to(bot, slack, "list everything")["text"]
+    assert "No token called `list everything`" in text

@@ -1,17 +1,22 @@
 """GET /calendar.ics over real HTTP (the bot's own WSGI app on waitress), parsed with the `icalendar` package.
 
 One all-day event per live token on its expiry day, its UID stable while a renewal moves the date, an alarm
-7 days before, hostile names escaped; 401 for a missing, wrong, revoked or state-only key; a calendar key
-cannot write through the API."""
+7 days before, hostile names escaped, only expiries in the window; 401 for a missing, wrong or revoked key or a
+key in the URL that can do more than read the calendar, 403 for a good key without the scope; a calendar key
+cannot write through the API; at most two feeds at once; a database failure is a 500 before the first byte and
+a cut-off download after it, never a short calendar."""
 
 from __future__ import annotations
 
 import http.client
 import threading
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import icalendar
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from waitress.server import create_server
 
 from renewbot.domain.validation import RenewalForm
@@ -157,21 +162,130 @@ def test_the_key_may_come_in_the_query_for_calendar_apps_and_head_sends_no_body(
     assert status == 200 and body == b"" and headers["content-type"].startswith("text/calendar")
 
 
-def test_401_without_a_valid_calendar_key(feeds):
+def test_401_without_a_valid_key_and_403_for_a_valid_key_without_the_calendar_scope(feeds):
     world(feeds.engine)
     state_only = feeds.key("platform", ["state"])
     metrics_only = feeds.key("prom", ["metrics"])
     revoked = feeds.key("gone", ["calendar"])
     with session_scope(feeds.engine) as s:
         assert revoke_key(session=s, name="gone", now=NOW)
-    for path, key in [("/calendar.ics", None), ("/calendar.ics", "rbk_" + "A" * 43),
-                      ("/calendar.ics", revoked), ("/calendar.ics", state_only), ("/calendar.ics", metrics_only),
-                      (f"/calendar.ics?key={state_only}", None), ("/calendar.ics?key=" + "k" * 600, None),
-                      (f"/calendar.ics?key={revoked}&key={revoked}", None)]:
+    status, headers, body = feeds.get("/calendar.ics")
+    assert status == 401 and headers["www-authenticate"] == 'Bearer realm="renewbot"'  # no key: no error code
+    for path, key in [("/calendar.ics", "rbk_" + "A" * 43), ("/calendar.ics", revoked),
+                      ("/calendar.ics?key=" + "k" * 600, None), (f"/calendar.ics?key={revoked}&key={revoked}", None),
+                      (f"/calendar.ics?key={revoked}", None), ("/calendar.ics?key=not%20a%20key", None)]:
         status, headers, body = feeds.get(path, key=key)
         assert status == 401, (path, status)
-        assert headers["www-authenticate"].startswith("Bearer") and b"BEGIN:VCALENDAR" not in body
+        assert headers["www-authenticate"] == 'Bearer realm="renewbot", error="invalid_token"', path
+        assert b"BEGIN:VCALENDAR" not in body
+    for path, key in [("/calendar.ics", state_only), ("/calendar.ics", metrics_only),
+                      (f"/calendar.ics?key={state_only}", None)]:
+        status, headers, body = feeds.get(path, key=key)
+        assert status == 403, (path, status)
+        assert headers["www-authenticate"] == ('Bearer realm="renewbot", error="insufficient_scope", '
+                                               'scope="calendar"')
+        assert b"lacks the 'calendar' scope" in body and b"BEGIN:VCALENDAR" not in body
     assert feeds.get("/calendar.ics", method="POST", key=feeds.key("cal", ["calendar"]))[0] == 405
+
+
+def test_a_key_in_the_url_must_hold_the_calendar_scope_alone(feeds):
+    world(feeds.engine)
+    default = feeds.key("default")  # no --scope
+    both = feeds.key("both", ["state", "calendar"])
+    everything = feeds.key("all", ["state", "calendar", "metrics"])
+    for key in (both, everything):
+        status, headers, body = feeds.get(f"/calendar.ics?key={key}")
+        assert status == 401, status
+        assert headers["www-authenticate"].startswith('Bearer realm="renewbot", error="invalid_token"')
+        assert b"--scope calendar" in body and b"BEGIN:VCALENDAR" not in body and key.encode() not in body
+        # The same key in the header, which a URL does not carry, reads the calendar.
+        status, _, body = feeds.get("/calendar.ics", key=key)
+        assert status == 200 and set(events(body)) == {"mws@renewbot", "jwt@renewbot"}
+    assert feeds.get(f"/calendar.ics?key={default}")[0] == 403  # state only, now the default
+    assert feeds.get("/calendar.ics", key=default)[0] == 403
+
+
+def test_only_expiries_from_90_days_ago_to_2_years_ahead_are_in_the_feed(feeds):
+    seed(feeds.engine, now=NOW, tokens=[
+        token("long-gone", NOW - timedelta(days=91)), token("overdue", NOW - timedelta(days=89)),
+        token("far", NOW + timedelta(days=729)), token("too-far", NOW + timedelta(days=731)),
+    ])
+    _, _, body = feeds.get("/calendar.ics", key=feeds.key("cal", ["calendar"]))
+    assert set(events(body)) == {"overdue@renewbot", "far@renewbot"}
+
+
+@contextmanager
+def token_pages(engine, *, fail_after: int | None = None, hold: threading.Event | None = None):
+    """Intercepts the calendar's token-page reads in the database driver's path: the read after `fail_after`
+    of them raises an OperationalError; with `hold`, every page but a request's first waits for it. Yields
+    the list of reads seen (each one's thread name)."""
+    seen: list[str] = []
+    held = threading.Condition()
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if "FROM token" not in statement or "ORDER BY token.id" not in statement:
+            return
+        with held:
+            seen.append(threading.current_thread().name)
+            held.notify_all()
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        if fail_after is not None and len(seen) > fail_after:
+            raise OperationalError(statement, parameters, RuntimeError("database went away"))
+        if hold is not None and "" not in values:  # not the first page (after id "")
+            assert hold.wait(10)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_database_failure_before_the_first_byte_is_a_500(feeds):
+    world(feeds.engine)
+    key = feeds.key("cal", ["calendar"])
+    with token_pages(feeds.engine, fail_after=0) as seen:
+        status, headers, body = feeds.get("/calendar.ics", key=key)
+    assert len(seen) == 1  # the real page read failed
+    assert status == 500 and headers["content-type"].startswith("application/json")
+    assert b"BEGIN:VCALENDAR" not in body
+    assert feeds.get("/calendar.ics", key=key)[0] == 200  # and the slot it took was given back
+
+
+def test_a_database_failure_mid_stream_cuts_the_download_instead_of_ending_the_calendar(feeds, monkeypatch):
+    world(feeds.engine)
+    monkeypatch.setattr("renewbot.usecases.calendar.PAGE", 1)  # two pages: the second fails
+    key = feeds.key("cal", ["calendar"])
+    with token_pages(feeds.engine, fail_after=1) as seen, pytest.raises(http.client.IncompleteRead) as cut:
+        feeds.get("/calendar.ics", key=key)
+    assert len(seen) == 2
+    assert b"BEGIN:VCALENDAR" in cut.value.partial and b"END:VCALENDAR" not in cut.value.partial
+    status, _, body = feeds.get("/calendar.ics", key=key)  # the slot was given back
+    assert status == 200 and len(events(body)) == 2
+
+
+def test_at_most_two_calendars_stream_at_once_and_the_next_gets_503(feeds, monkeypatch):
+    world(feeds.engine)
+    monkeypatch.setattr("renewbot.usecases.calendar.PAGE", 1)
+    key = feeds.key("cal", ["calendar"])
+    hold, results = threading.Event(), []
+    with token_pages(feeds.engine, hold=hold) as seen:
+        readers = [threading.Thread(target=lambda: results.append(feeds.get("/calendar.ics", key=key)))
+                   for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while len(seen) < 4 and datetime.now(UTC) < deadline:  # both past their first page, waiting on the second
+            threading.Event().wait(0.02)
+        assert len(seen) == 4
+        status, headers, body = feeds.get("/calendar.ics", key=key)
+        assert status == 503 and headers["retry-after"] == "30" and b"BEGIN:VCALENDAR" not in body
+        assert feeds.get("/calendar.ics", key=key, method="HEAD")[0] == 200  # HEAD reads nothing, takes no slot
+        hold.set()
+        for reader in readers:
+            reader.join(10)
+    assert [r[0] for r in results] == [200, 200] and all(len(events(r[2])) == 2 for r in results)
+    assert feeds.get("/calendar.ics", key=key)[0] == 200  # both slots free again
 
 
 def test_a_calendar_key_cannot_write_and_a_state_key_still_can(feeds):

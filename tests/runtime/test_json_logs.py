@@ -3,6 +3,7 @@ server writes them: configure_logging's own handler, a request through the real 
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import logging
@@ -14,11 +15,11 @@ from jobs.deliver import deliver_due
 from jobs.plan import plan_notices
 from renewbot.errors import ConfigError
 from renewbot.runtime.config import Settings
-from renewbot.runtime.log_context import log_ids
+from renewbot.runtime.log_context import REQUEST_ID_RE, log_ids
 from renewbot.runtime.logs import configure_logging
 from renewbot.runtime.slack_client import make_client
 from tests.conftest import NOW
-from tests.runtime.test_calendar import FeedServer
+from tests.runtime.test_calendar import FeedServer, token_pages
 from tests.support.seed import seed, token
 
 LWA = "Atzr|IwEBIA-planted-refresh-token-0123456789"
@@ -53,10 +54,10 @@ def test_each_line_is_one_json_object_with_ids_and_no_secret(json_lines):
         log.exception("failed line")
     log.info('quote " and newline\nin a message')
     first, second, third = json_lines()
-    assert set(first) == {"ts", "level", "logger", "message", "token", "renewal"}
+    assert set(first) == {"timestamp", "level", "logger", "message", "token", "renewal"}
     assert first["level"] == "WARNING" and first["logger"] == "renewbot.test"
     assert first["token"] == "amazon-eu-mws" and first["renewal"] == "7"
-    assert first["ts"].endswith("+00:00") and first["ts"][:4].isdigit()
+    assert first["timestamp"].endswith("+00:00") and first["timestamp"][:4].isdigit()
     assert first["message"] == "value [redacted] then [redacted], url-encoded [redacted]"
     assert "token" not in second  # the ids left with their block
     assert "RuntimeError" in second["exc"] and "Traceback" in second["exc"]
@@ -64,28 +65,30 @@ def test_each_line_is_one_json_object_with_ids_and_no_secret(json_lines):
     assert third["message"] == 'quote " and newline\nin a message'
 
 
-def test_a_request_through_the_wsgi_app_carries_its_request_id(json_lines, deps, slack):
+def test_a_request_through_the_wsgi_app_carries_its_request_id(json_lines, deps, slack, monkeypatch):
+    seed(deps.engine, now=NOW, tokens=[token("a", NOW + timedelta(days=3)), token("b", NOW + timedelta(days=9))])
     server = FeedServer(deps, slack)
     try:
         logging.getLogger("renewbot.test").info("outside any request")
         status, _, _ = server.get(f"/calendar.ics?key={LWA}", headers={"X-Request-Id": "req-123"})
         assert status == 401
         key = server.key("cal", ["calendar"])
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("renewbot.runtime.feeds.feed_events", _boom)
+        with token_pages(deps.engine, fail_after=0):  # the first page's read fails: a 500
             status, _, _ = server.get("/calendar.ics", key=key, headers={"X-Request-Id": "req-456"})
         assert status == 500
+        monkeypatch.setattr("renewbot.usecases.calendar.PAGE", 1)
+        with token_pages(deps.engine, fail_after=1), pytest.raises(http.client.IncompleteRead):  # the second's
+            server.get("/calendar.ics", key=key, headers={"X-Request-Id": "req-789"})
     finally:
         server.close()
     lines = json_lines()
     assert "request" not in lines[0]
     (failed,) = [line for line in lines if line["message"] == "/calendar.ics failed"]
-    assert failed["request"] == "req-456" and failed["level"] == "ERROR" and "exc" in failed
+    assert failed["request"] == "req-456" and failed["level"] == "ERROR" and "OperationalError" in failed["exc"]
+    # Streaming runs after the handler returned (waitress iterates the body): the ids are carried over to it.
+    (cut,) = [line for line in lines if line["message"].startswith("/calendar.ics failed while streaming")]
+    assert cut["request"] == "req-789" and cut["level"] == "ERROR" and "OperationalError" in cut["exc"]
     assert all(LWA not in json.dumps(line) and key not in json.dumps(line) for line in lines)
-
-
-def _boom(**_):
-    raise RuntimeError("database went away")
 
 
 def test_delivery_lines_carry_the_notice_id(json_lines, engine, slack):
@@ -129,4 +132,6 @@ def test_a_renewal_through_the_modal_logs_its_token_and_renewal_ids(json_lines, 
         (renewal,) = session.exec(select(Renewal)).all()
     (line,) = [line for line in json_lines() if line["message"].startswith("token sp renewed by")]
     assert (line["token"], line["renewal"]) == ("sp", str(renewal.id))
+    # Logged in bolt's listener pool, which runs each listener in a copy of the request's context.
+    assert REQUEST_ID_RE.fullmatch(line["request"])
     assert all("Atzr|" not in json.dumps(entry) for entry in json_lines())

@@ -38,23 +38,28 @@ def test_concurrent_claims_share_nothing(engine):
     assert sorted(flat) == sorted(ids)
 
 
-def test_a_lease_that_ran_out_is_claimed_again_and_the_late_word_loses(engine):
+def test_a_lease_that_ran_out_is_taken_over_and_only_the_new_claimer_may_finish(engine):
     row = plan(engine, "C1")
+    first_fence, second_at = NOW + LEASE, NOW + LEASE + timedelta(seconds=1)
     assert claim(engine) == [row]
     assert claim(engine, now=NOW + LEASE - timedelta(seconds=1)) == []
-    assert claim(engine, now=NOW + LEASE + timedelta(seconds=1)) == [row]
+    assert claim(engine, now=second_at) == [row]
     with session_scope(engine) as s:
-        assert outbox.record_sent(Digest, session=s, row_id=row, ts="1.2", sent_at=NOW)
-        assert not outbox.record_failed(Digest, session=s, row_id=row, error="late")  # no longer ours
+        # The first claimer comes back late, the row still "sending" under the second's lease: its word is refused.
+        assert not outbox.record_failed(Digest, session=s, row_id=row, fence=first_fence, error="late")
+        assert not outbox.release(Digest, session=s, row_id=row, fence=first_fence, next_attempt_at=NOW)
+        assert s.get(Digest, row).state == "sending"
+        assert outbox.record_sent(Digest, session=s, row_id=row, fence=second_at + LEASE, ts="1.2", sent_at=NOW)
+        assert not outbox.record_sent(Digest, session=s, row_id=row, fence=second_at + LEASE, ts="1.3", sent_at=NOW)
         stored = s.exec(select(Digest)).one()
-    assert stored.state == "sent" and stored.attempts == 2
+    assert (stored.state, stored.ts, stored.attempts) == ("sent", "1.2", 2)
 
 
 def test_release_gives_the_attempt_back_and_waits(engine):
     row = plan(engine, "C1")
     claim(engine)
     with session_scope(engine) as s:
-        outbox.release(Digest, session=s, row_id=row, next_attempt_at=NOW + timedelta(hours=1))
+        outbox.release(Digest, session=s, row_id=row, fence=NOW + LEASE, next_attempt_at=NOW + timedelta(hours=1))
     assert claim(engine, now=NOW + timedelta(minutes=30)) == []
     assert claim(engine, now=NOW + timedelta(hours=1), exclude=[row]) == []
     assert claim(engine, now=NOW + timedelta(hours=1), where=Digest.channel == "C2") == []

@@ -267,6 +267,8 @@ def test_permalinks_user_groups_and_channel_info(standin, client):
     standin.usergroups = {"S0OPS": ["U0ANNA"]}
     standin.usergroup_handles = {"S0OPS": "ops"}
     assert [(g["id"], g["handle"]) for g in client.usergroups_list()["usergroups"]] == [("S0OPS", "ops")]
+    assert "users" not in client.usergroups_list()["usergroups"][0]
+    assert [g["users"] for g in client.usergroups_list(include_users=True)["usergroups"]] == [["U0ANNA"]]
     standin.outside_channels |= {"C0OUT", "G0SECRET"}
     assert client.conversations_info(channel="C0ALERTS")["channel"]["is_member"] is True
     assert client.conversations_info(channel="C0OUT")["channel"]["is_member"] is False

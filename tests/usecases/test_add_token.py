@@ -167,3 +167,56 @@ def test_check_form_takes_a_typed_id_over_the_name():
 def test_the_adder_is_not_listed_twice():
     checked, _ = check_form(replace(FORM, owner_users=("U0ADDER", "U0ADDER")), today=NOW.date(), adder="U0ADDER")
     assert checked.owners == ("U0ADDER", "S0OPS")
+
+
+# --- ids and names share `/renew-token`'s namespace (find_token tries an id before a name) ---------------
+
+def test_an_id_equal_to_another_tokens_name_is_refused_in_any_case(world):
+    """`/renew-token existing-token` finds the token named "Existing token" by name only while no id is that."""
+    seed(world, now=NOW, tokens=[token("other", NOW + timedelta(days=50), name="Existing-Token")])
+    before = snapshot(world)
+    for typed in ("existing-token", "EXISTING-TOKEN"):
+        with pytest.raises(AddRejected) as caught:
+            add_token(engine=world, form=replace(FORM, token_id=typed, name="Fresh"), now=NOW)
+        assert caught.value.errors == {usecase.ID: f"`{typed}` is the name of the token `other`: as an id it would "
+                                                   f"hide that token from `/renew-token {typed}`. Type another id."}
+    with pytest.raises(AddRejected) as caught:  # the id made from the name counts the same
+        add_token(engine=world, form=replace(FORM, token_id=None, name="existing token!"), now=NOW)
+    assert "is the name of the token `other`" in caught.value.errors[usecase.ID]
+    assert snapshot(world) == before
+
+
+def test_a_name_equal_to_another_tokens_id_is_refused(world):
+    before = snapshot(world)
+    with pytest.raises(AddRejected) as caught:
+        add_token(engine=world, form=replace(FORM, token_id="fresh", name="EXISTING"), now=NOW)
+    assert caught.value.errors == {usecase.NAME: "`existing` is another token's id, so `/renew-token existing` "
+                                                 "would open that token, not this one. Pick another name."}
+    assert snapshot(world) == before
+
+
+def test_a_retired_tokens_name_and_id_do_not_block_a_new_token(world):
+    """find_token skips retired tokens, so they hide nothing (their ids stay taken: add never overwrites)."""
+    with session_scope(world) as s:
+        s.get(Token, "existing").retired = True
+    outcome = add_token(engine=world, form=replace(FORM, token_id="existing-token", name="existing"), now=NOW)
+    assert (outcome.token_id, outcome.name) == ("existing-token", "existing")
+
+
+def test_a_new_token_may_be_named_as_its_own_id(world):
+    outcome = add_token(engine=world, form=replace(FORM, token_id="stripe-live", name="stripe-live"), now=NOW)
+    assert outcome.token_id == "stripe-live"
+
+
+def test_the_ladder_is_the_scans_when_a_team_kind_shares_a_built_in_id(world):
+    """A kind row stored before its id became built-in: the scan (kinds.ladders) uses the team's ladder, so does add."""
+    from renewbot.usecases.kinds import ladders
+    from storage.models import Kind as KindRow
+    with session_scope(world) as s:
+        s.add(KindRow(id="amazon-lwa-client-secret", label="Our LWA secret", steps=["Rotate it."],
+                      notify_days=[45, 10]))
+    with session_scope(world) as s:
+        assert ladders(session=s)["amazon-lwa-client-secret"] == (45, 10)
+    outcome = add_token(engine=world, form=replace(FORM, kind="amazon-lwa-client-secret", accounts=()), now=NOW)
+    assert outcome.first_threshold_days == 45
+    assert outcome.notify_from == datetime(2027, 6, 1, tzinfo=UTC) - timedelta(days=45)

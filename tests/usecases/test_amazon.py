@@ -17,7 +17,6 @@ from renewbot.domain.validation import RenewalForm
 from renewbot.errors import ImportFileError
 from renewbot.runtime import commands
 from renewbot.runtime.deps import Deps
-from renewbot.usecases import amazon
 from renewbot.usecases.amazon import lwa_secret_source, paired_of, paired_tokens, tracked_lwa_secret
 from renewbot.usecases.importing import import_file
 from renewbot.usecases.kinds import ladders, token_stage
@@ -166,13 +165,6 @@ def box(fernet_key) -> SecretBox:
     return SecretBox((fernet_key,))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_warnings():
-    amazon._warned.clear()
-    yield
-    amazon._warned.clear()
-
-
 def store_secret(engine, box: SecretBox, token_id: str, secret: str) -> None:
     with session_scope(engine) as s:
         s.get(Token, token_id).secret_encrypted = box.encrypt(secret)
@@ -180,7 +172,8 @@ def store_secret(engine, box: SecretBox, token_id: str, secret: str) -> None:
 
 def lookup(engine, box, client_id: str | None = CLIENT_ID) -> str | None:
     with session_scope(engine) as s:
-        return tracked_lwa_secret(session=s, box=box, client_id=client_id)
+        found = tracked_lwa_secret(session=s, box=box, client_id=client_id)
+    return found.value if found else None
 
 
 def lwa_token(tid: str, **kw) -> dict:
@@ -188,11 +181,25 @@ def lwa_token(tid: str, **kw) -> dict:
 
 
 def test_the_single_stored_lwa_secret_wins_and_none_without_a_client_id(engine, box):
-    seed(engine, now=NOW, tokens=[lwa_token("lwa", app_id="amzn1.sp.solution.app"), lwa_token("empty")])
+    seed(engine, now=NOW, tokens=[lwa_token("lwa"), lwa_token("empty")])
     assert lookup(engine, box) is None  # imported, never renewed: nothing stored yet
     store_secret(engine, box, "lwa", OLD_SECRET)
     assert lookup(engine, box) == OLD_SECRET
+    with session_scope(engine) as s:
+        assert tracked_lwa_secret(session=s, box=box, client_id=CLIENT_ID).token_id == "lwa"
     assert lookup(engine, box, client_id=None) is None
+
+
+def test_a_secret_whose_app_id_names_another_client_is_never_used(engine, box, caplog):
+    """Signing in with another app's secret fails at LWA: without a match, only secrets naming no app count."""
+    seed(engine, now=NOW, tokens=[lwa_token("theirs", app_id="amzn1.application-oa2-client.other")])
+    store_secret(engine, box, "theirs", OLD_SECRET)
+    with caplog.at_level(logging.DEBUG):
+        assert lookup(engine, box) is None
+    assert caplog.records == []  # not ambiguous: simply not ours
+    seed(engine, now=NOW, tokens=[lwa_token("unnamed")])
+    store_secret(engine, box, "unnamed", NEW_SECRET)
+    assert lookup(engine, box) == NEW_SECRET
 
 
 def test_the_one_whose_app_id_is_the_client_id_wins_over_others(engine, box, caplog):
@@ -206,16 +213,21 @@ def test_the_one_whose_app_id_is_the_client_id_wins_over_others(engine, box, cap
 
 
 def test_several_candidates_leave_the_environment_in_charge_with_one_warning(engine, box, caplog):
-    seed(engine, now=NOW, tokens=[lwa_token("a", app_id="app-1"), lwa_token("b")])
-    store_secret(engine, box, "a", OLD_SECRET)
-    store_secret(engine, box, "b", NEW_SECRET)
+    seed(engine, now=NOW, tokens=[lwa_token("a"), lwa_token("b"), lwa_token("c", app_id="app-1")])
+    for tid, secret in (("a", OLD_SECRET), ("b", NEW_SECRET), ("c", ENV_SECRET)):
+        store_secret(engine, box, tid, secret)
+    source = lwa_secret_source(engine=engine, box=box, client_id=CLIENT_ID)
     with caplog.at_level(logging.DEBUG):
-        assert lookup(engine, box) is None
-        assert lookup(engine, box) is None
+        assert source() is None
+        assert source() is None  # asked at every check, warned once per source and set of tokens
     (warning,) = caplog.records
     assert warning.levelno == logging.WARNING and "tokens a, b" in warning.getMessage()
     assert "AMAZON_LWA_CLIENT_SECRET stands" in warning.getMessage()
     assert OLD_SECRET not in caplog.text and NEW_SECRET not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):  # a source of its own (another replica, a restart) warns again
+        assert lwa_secret_source(engine=engine, box=box, client_id=CLIENT_ID)() is None
+    assert len(caplog.records) == 1
 
 
 def test_a_stored_secret_the_keys_cant_read_leaves_the_environment_in_charge(engine, box, caplog):
@@ -257,8 +269,7 @@ def submit(engine, box, token_id: str, secret: str, *, expiry: str, check=None):
 
 def test_renewing_the_lwa_secret_changes_the_secret_the_next_verification_uses(engine, box, issuer, caplog):
     seed(engine, now=NOW, accounts=[account("uk")], tokens=[
-        token("sp", NOW + timedelta(days=3), kind="amazon-sp-api", accounts=["uk"]),
-        lwa_token("lwa", app_id="amzn1.sp.solution.app"),
+        token("sp", NOW + timedelta(days=3), kind="amazon-sp-api", accounts=["uk"]), lwa_token("lwa"),
     ])
     check = HttpVerifier(lwa_url=issuer.url, lwa_client_id=CLIENT_ID, lwa_client_secret=ENV_SECRET, deadline=1.0,
                          stored_lwa_secret=lwa_secret_source(engine=engine, box=box, client_id=CLIENT_ID))
@@ -275,14 +286,33 @@ def test_renewing_the_lwa_secret_changes_the_secret_the_next_verification_uses(e
         third = submit(engine, box, "sp", REFRESH, expiry="2027-11-22", check=check)
     assert (third.verification, third.verified_by) == ("verified", "Amazon")
     sent = [seen.form["client_secret"] for seen in issuer.seen("/auth/o2/token")]
-    assert sent == [ENV_SECRET, OLD_SECRET, NEW_SECRET]  # renewing the LWA secret itself is checked with nobody
+    # Renewing the LWA secret itself is checked with nobody; a refused stored secret is retried with the environment's.
+    assert sent == [ENV_SECRET, OLD_SECRET, ENV_SECRET, NEW_SECRET]
     assert all(seen.form["client_id"] == CLIENT_ID for seen in issuer.seen("/auth/o2/token"))
     assert stored(engine, "sp").expires_at == datetime(2027, 11, 22, tzinfo=UTC)
     (warning, again) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "check AMAZON_LWA_CLIENT_ID and AMAZON_LWA_CLIENT_SECRET" in warning
-    assert "check AMAZON_LWA_CLIENT_ID and the client secret stored in its amazon-lwa-client-secret token" in again
+    assert ("check AMAZON_LWA_CLIENT_ID and the client secret stored in token lwa and AMAZON_LWA_CLIENT_SECRET "
+            "(both refused)") in again
     for secret in (OLD_SECRET, NEW_SECRET, ENV_SECRET, REFRESH):
         assert secret not in caplog.text and secret not in repr(check)
+
+
+def test_a_mistyped_renewal_of_the_lwa_secret_does_not_stop_verification(engine, box, issuer, caplog):
+    """The environment's secret still works: verification goes on with it, and the operator learns which token."""
+    issuer.client_secret = ENV_SECRET
+    seed(engine, now=NOW, accounts=[account("uk")], tokens=[
+        token("sp", NOW + timedelta(days=3), kind="amazon-sp-api", accounts=["uk"]), lwa_token("lwa")])
+    check = HttpVerifier(lwa_url=issuer.url, lwa_client_id=CLIENT_ID, lwa_client_secret=ENV_SECRET, deadline=1.0,
+                         stored_lwa_secret=lwa_secret_source(engine=engine, box=box, client_id=CLIENT_ID))
+    submit(engine, box, "lwa", OLD_SECRET, expiry="2027-05-20", check=check)  # a typo: not the app's secret
+    with caplog.at_level(logging.WARNING):
+        outcome = submit(engine, box, "sp", REFRESH, expiry="2027-11-20", check=check)
+    assert (outcome.verification, outcome.verified_by) == ("verified", "Amazon")
+    assert [seen.form["client_secret"] for seen in issuer.seen("/auth/o2/token")] == [OLD_SECRET, ENV_SECRET]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "stored in token lwa" in warning and "renew token lwa" in warning
+    assert OLD_SECRET not in caplog.text and ENV_SECRET not in caplog.text
 
 
 def test_a_stored_secret_turns_verification_on_without_the_environments_secret(engine, box, issuer):

@@ -4,9 +4,13 @@ with a muted token (scans called with a frozen clock against the Slack stand-in)
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from handlers.access import Decision
@@ -17,6 +21,7 @@ from renewbot.runtime.slack_client import make_client
 from renewbot.usecases import attention
 from renewbot.usecases.attention import AttentionRefused, NoticeRef
 from renewbot.usecases.status import collect, render_text
+from storage import attention as store
 from storage import queries
 from storage.attention import is_muted
 from storage.db import session_scope
@@ -58,13 +63,14 @@ def the_token(engine) -> Token:
 def test_acknowledge_records_who_and_when_once(engine, slack, client):
     notice = posted(engine, client)
     outcome = attention.acknowledge(engine=engine, ref=ref(notice), user_id="U0OWNER", now=NOW, decide=ALLOW)
-    assert outcome.changed
     (shown,) = outcome.edits
     assert (shown.channel, shown.ts, shown.stage) == ("C0ALERTS", notice.ts, "14d")
     assert (shown.attention.acked_by, shown.attention.acked_at) == ("U0OWNER", NOW)
-    again = attention.acknowledge(engine=engine, ref=ref(notice), user_id="U0LATE", now=NOW + timedelta(hours=1),
-                                  decide=ALLOW)
-    assert not again.changed and again.edits[0].attention.acked_by == "U0OWNER"
+    # A second "I'm on it" (a race, or a message not edited yet) is refused, saying whose stands: nothing to edit.
+    with pytest.raises(AttentionRefused) as caught:
+        attention.acknowledge(engine=engine, ref=ref(notice), user_id="U0LATE", now=NOW + timedelta(hours=1),
+                              decide=ALLOW)
+    assert caught.value.text == "<@U0OWNER> is already on *Token t1*: nothing was changed."
     (stored,) = rows(engine, Notice)
     assert (stored.acked_by, stored.acked_at) == ("U0OWNER", NOW)
     (event,) = rows(engine, TokenEvent)
@@ -133,7 +139,7 @@ def test_mute_stops_planning_and_unposted_notices_and_unmute_brings_the_current_
     later = NOW + timedelta(days=4)
     with session_scope(engine) as s:
         assert due_notices(session=s, now=later) == []
-        assert [t.id for t in queries.tokens_due(session=s, now=later, include_muted=True)] == ["t1"]
+        assert list(queries.tokens_due(session=s, now=later)) == []
     report = scan(engine=engine, client=client, now=later)
     assert report.planned == 0 and report.delivery.sent == []
     assert len(slack.calls_to("chat.postMessage")) == 1
@@ -211,3 +217,92 @@ def test_status_and_audit_show_mute_acknowledge_and_snooze(engine, slack, client
     assert table[-1].endswith("other: moved")
     assert main(["audit", "--token", "t1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []  # --json lists renewals only, as before
+
+
+def test_a_second_mute_is_refused_and_overwrites_nothing(engine, slack, client):
+    notice = posted(engine, client)
+    attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW, decide=ALLOW)
+    later = NOW + timedelta(hours=2)
+    # A stale Mute button (the form would not open) and a second form submitted (the mute is not applied again).
+    for act in (lambda: attention.check_mute(engine=engine, ref=ref(notice), decide=ALLOW),
+                lambda: attention.mute(engine=engine, ref=ref(notice), user_id="U0OTHER", reason="other: mine",
+                                       now=later, decide=ALLOW)):
+        with pytest.raises(AttentionRefused) as caught:
+            act()
+        assert caught.value.text == "*Token t1* is already muted by <@U0OWNER>: nothing was changed."
+        assert caught.value.plain == "Token t1 is already muted (the notice says by whom): nothing was changed."
+    token_row = the_token(engine)
+    assert (token_row.muted_by, token_row.muted_at, token_row.mute_reason) == ("U0OWNER", NOW, "retired")
+    assert [(e.action, e.by) for e in rows(engine, TokenEvent)] == [("muted", "U0OWNER")]
+
+
+def test_the_mute_write_itself_never_overwrites_a_mute(engine, slack, client):
+    """The compare-and-set under the use case's check: a mute committed between its read and its write."""
+    notice = posted(engine, client)
+    attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW, decide=ALLOW)
+    with session_scope(engine) as s:
+        assert store.mute(session=s, token_id="t1", expires_at=notice.expires_at, by="U0OTHER", at=NOW,
+                          reason="other: mine") is False
+        assert store.unmute(session=s, token_id="t1") is True
+        assert store.unmute(session=s, token_id="t1") is False  # of two unmutes at once, one is written
+    assert the_token(engine).muted_by is None
+
+
+def test_a_second_unmute_is_refused_and_audited_once(engine, slack, client):
+    notice = posted(engine, client)
+    attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW, decide=ALLOW)
+    attention.unmute(engine=engine, ref=ref(notice), user_id="U0OWNER", now=NOW, decide=ALLOW)
+    with pytest.raises(AttentionRefused, match="is not muted"):
+        attention.unmute(engine=engine, ref=ref(notice), user_id="U0OTHER", now=NOW, decide=ALLOW)
+    assert [e.action for e in rows(engine, TokenEvent)] == ["muted", "unmuted"]
+
+
+def test_owners_changed_while_deciding_refuse_every_action_and_change_nothing(engine, slack, client):
+    """The decision is made between transactions (it may ask Slack): the write checks it still holds."""
+    notice = posted(engine, client, days=4)
+
+    def allow_but_owners_change(owners, channel):
+        with session_scope(engine) as s:
+            s.get(Token, "t1").owners = ["U0NEW"] if list(owners) == ["U0OWNER"] else ["U0OWNER"]
+        return Decision(True, "named")
+
+    for act in (lambda: attention.acknowledge(engine=engine, ref=ref(notice), user_id="U0OWNER", now=NOW,
+                                              decide=allow_but_owners_change),
+                lambda: attention.snooze(engine=engine, ref=ref(notice), user_id="U0OWNER", days=1, now=NOW,
+                                         decide=allow_but_owners_change),
+                lambda: attention.check_mute(engine=engine, ref=ref(notice), decide=allow_but_owners_change),
+                lambda: attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW,
+                                       decide=allow_but_owners_change)):
+        with pytest.raises(AttentionRefused) as caught:
+            act()
+        assert caught.value.text == "*Token t1*'s owners changed just now: nothing was changed. Try again."
+    (stored,) = rows(engine, Notice)
+    assert (stored.acked_at, stored.snoozed_until) == (None, None)
+    assert not is_muted(the_token(engine)) and rows(engine, TokenEvent) == []
+
+
+def test_a_locked_token_fails_the_mute_fast_with_nothing_written(engine, slack, client):
+    """Lock waits are bounded (the form must be answered inside Slack's 3 s): a row locked elsewhere fails the
+    mute instead of committing it after Slack has shown the person an error."""
+    notice = posted(engine, client)
+    with engine.connect() as blocker:
+        blocker.begin()
+        blocker.execute(update(Token).where(Token.id == "t1").values(name=Token.name))  # holds the lock
+        # Unbounded, the mute would wait for this release (PostgreSQL has no wait limit of its own) and succeed.
+        release = threading.Timer(10, blocker.rollback)
+        release.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(OperationalError):
+                attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW,
+                               decide=ALLOW)
+            waited = time.monotonic() - started
+        finally:
+            release.cancel()
+            release.join()
+        blocker.rollback()
+    assert waited < 10  # SQLite's usual wait is 30 s; bounded, it is LOCK_WAIT_SECONDS (1.5 s)
+    assert not is_muted(the_token(engine)) and rows(engine, TokenEvent) == []
+    # The bound was only for that transaction: the pooled connection is back to its usual patience.
+    attention.mute(engine=engine, ref=ref(notice), user_id="U0OWNER", reason="retired", now=NOW, decide=ALLOW)
+    assert is_muted(the_token(engine))

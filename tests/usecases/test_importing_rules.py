@@ -164,7 +164,7 @@ def test_a_team_kind_works_end_to_end(engine, tmp_path, fernet_key):
     assert "(Stripe restricted key) expires" in notice[1]["text"]["text"]
     steps = runbook_blocks(token, kind)[0]["text"]["text"]
     assert "1. Roll the key in the Stripe dashboard for app ID *shop*." in steps and "2. Paste it here." in steps
-    modal = renew_modal(token=token, accounts=[], choices=[("stripe", "Stripe key")], today=date(2026, 11, 26),
+    modal = renew_modal(token=token, accounts=[], today=date(2026, 11, 26),
                         kind=kind)
     expiry = next(b for b in modal["blocks"] if b.get("block_id") == ids.EXPIRY_BLOCK)
     assert expiry["element"]["initial_date"] == "2027-02-24"  # today + 90 days

@@ -90,10 +90,27 @@ def test_when_slack_cannot_say_who_the_person_is_only_named_tokens_show(world, s
     assert ids_ == ["group", "named"] and not overview.complete
 
 
-def test_when_a_group_cannot_be_read_its_tokens_are_left_out(world, slack):
+def test_when_a_group_cannot_be_read_just_now_its_tokens_are_left_out_and_the_view_says_so(world, slack):
+    slack.fail_next("usergroups.users.list", status=503, times=3)
+    overview, ids_ = seen(world, slack)
+    assert "group" not in ids_ and not overview.complete
+
+
+def test_a_deleted_group_names_no_one_and_the_view_is_still_complete(world, slack):
     slack.usergroups.pop("S0OPS")  # usergroups.users.list answers no_such_subteam
     overview, ids_ = seen(world, slack)
-    assert ids_ == ["channel-mine", "wild-mine", "named"] and not overview.complete
+    assert ids_ == ["channel-mine", "wild-mine", "named"] and overview.complete
+
+
+def test_many_user_groups_cost_one_call(engine, slack):
+    groups = [f"S0G{n:02d}" for n in range(30)]
+    slack.usergroups.update({g: [ME] if n == 7 else ["U0X"] for n, g in enumerate(groups)})
+    seed(engine, now=NOW, tokens=[token(f"t{n:02d}", NOW + timedelta(days=n + 1), owners=[g], channel="C0NOT")
+                                  for n, g in enumerate(groups)])
+    slack.channel_members["C0NOT"] = ["U0X"]
+    overview, ids_ = seen(engine, slack)
+    assert ids_ == ["t07"] and overview.complete
+    assert len(slack.calls_to("usergroups.list")) == 1 and slack.calls_to("usergroups.users.list") == []
 
 
 def test_details_only_for_shown_rows_in_a_fixed_number_of_statements(world, slack):

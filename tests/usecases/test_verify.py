@@ -19,6 +19,7 @@ from renewbot.usecases.verify import (
     VERIFIED,
     HttpVerifier,
     NoVerifier,
+    StoredSecret,
     Verification,
 )
 from tests.support.lwa import CLIENT_ID, CLIENT_SECRET, IssuerStandin, down_url
@@ -242,12 +243,14 @@ def test_an_https_lwa_gets_the_client_secret_over_tls_and_only_to_a_trusted_cert
 # --- the tracked LWA client secret (renewbot.usecases.amazon.lwa_secret_source) -------------------------
 
 STORED = "amzn1.oa2-cs.v1.stored-in-renewbot-9c2e"
+TRACKED = StoredSecret(token_id="lwa-secret", value=STORED)
+MISTYPED = StoredSecret(token_id="lwa-secret", value="amzn1.oa2-cs.v1.mistyped-on-renewal-4b1a")
 
 
 def test_a_stored_client_secret_wins_over_the_environments(issuer):
     issuer.client_secret = STORED
     asked: list[int] = []
-    verifier = lwa(issuer, stored_lwa_secret=lambda: asked.append(1) or STORED)
+    verifier = lwa(issuer, stored_lwa_secret=lambda: asked.append(1) or TRACKED)
     assert check_sp(verifier) == Verification(VERIFIED, by="Amazon")
     (seen,) = issuer.seen("/auth/o2/token")
     assert (seen.form["client_id"], seen.form["client_secret"]) == (CLIENT_ID, STORED)
@@ -281,6 +284,59 @@ def test_only_sp_api_checks_ask_for_the_stored_secret_and_repr_never_does(issuer
 
 def test_from_settings_takes_the_stored_secret_source():
     settings = Settings.from_env({"AMAZON_LWA_CLIENT_ID": CLIENT_ID}, env_file=None)
-    verifier = HttpVerifier.from_settings(settings, stored_lwa_secret=lambda: STORED)
-    assert verifier.stored_lwa_secret() == STORED and verifier.lwa_client_secret is None
+    verifier = HttpVerifier.from_settings(settings, stored_lwa_secret=lambda: TRACKED)
+    assert verifier.stored_lwa_secret() == TRACKED and verifier.lwa_client_secret is None
     assert "lwa=off, stored secret first" in repr(verifier) and STORED not in repr(verifier)
+
+
+def test_a_stored_secret_is_never_in_its_repr():
+    assert STORED not in repr(TRACKED) and "lwa-secret" in repr(TRACKED)
+
+
+def test_a_refused_stored_secret_is_retried_once_with_the_environments_and_the_token_named(issuer, caplog):
+    """A mistyped renewal of the tracked secret must not stop verification that worked with the environment's."""
+    verifier = lwa(issuer, deadline=1.0, stored_lwa_secret=lambda: MISTYPED)
+    with caplog.at_level(logging.DEBUG):
+        assert check_sp(verifier) == Verification(VERIFIED, by="Amazon")
+    assert [seen.form["client_secret"] for seen in issuer.seen("/auth/o2/token")] == [MISTYPED.value, CLIENT_SECRET]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "refused the client secret stored in token lwa-secret" in warning
+    assert "accepted AMAZON_LWA_CLIENT_SECRET" in warning and "renew token lwa-secret" in warning
+    for secret in (MISTYPED.value, CLIENT_SECRET, REFRESH):
+        assert secret not in caplog.text
+
+
+def test_when_both_secrets_are_refused_one_warning_names_both(issuer, caplog):
+    issuer.client_secret = "amzn1.oa2-cs.v1.only-amazon-knows-this-one"
+    verifier = lwa(issuer, deadline=1.0, stored_lwa_secret=lambda: MISTYPED)
+    with caplog.at_level(logging.DEBUG):
+        assert check_sp(verifier) == Verification(UNVERIFIED, LWA_SETTINGS_REFUSED, by="Amazon")
+    assert len(issuer.seen("/auth/o2/token")) == 2
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert ("check AMAZON_LWA_CLIENT_ID and the client secret stored in token lwa-secret and "
+            "AMAZON_LWA_CLIENT_SECRET (both refused)") in warning
+    assert MISTYPED.value not in caplog.text and CLIENT_SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("env_secret", [None, MISTYPED.value])
+def test_no_retry_without_a_different_environment_secret(issuer, caplog, env_secret):
+    verifier = lwa(issuer, deadline=1.0, lwa_client_secret=env_secret, stored_lwa_secret=lambda: MISTYPED)
+    with caplog.at_level(logging.WARNING):
+        assert check_sp(verifier).reason == LWA_SETTINGS_REFUSED
+    assert len(issuer.seen("/auth/o2/token")) == 1
+    assert "check AMAZON_LWA_CLIENT_ID and the client secret stored in token lwa-secret;" in caplog.text
+
+
+def test_a_refused_person_token_is_not_retried(issuer):
+    """Only a refused client is worth a second try: invalid_grant is about the person's refresh token."""
+    issuer.client_secret = STORED
+    result = check_sp(lwa(issuer, deadline=1.0, stored_lwa_secret=lambda: TRACKED), UNKNOWN)
+    assert result.state == REFUSED and len(issuer.seen("/auth/o2/token")) == 1
+
+
+def test_no_retry_when_too_little_of_the_deadline_is_left(issuer, monkeypatch):
+    """The retry gets only what is left of the one deadline, so a submission still fits in Slack's 3 s."""
+    from renewbot.usecases import verify
+    monkeypatch.setattr(verify, "MIN_RETRY_SECONDS", 1.5)  # more than the 1.0 s deadline leaves after any answer
+    result = check_sp(lwa(issuer, deadline=1.0, stored_lwa_secret=lambda: MISTYPED))
+    assert result.reason == LWA_SETTINGS_REFUSED and len(issuer.seen("/auth/o2/token")) == 1
