@@ -100,6 +100,7 @@ def test_the_whole_renewal_loop_by_clicks(page, screenshots):
     expect(eu).to_contain_text("Amazon UK (off), Amazon DE (off)")
     screenshots(eu, "notice")
     ts = eu.get_attribute("data-ts")
+    old = re.search(r"Expiry date\s+(\d{4}-\d\d-\d\d)", eu.inner_text()).group(1)
 
     eu.get_by_role("button", name="Renew", exact=True).click()
     dialog = renew_dialog(page)
@@ -121,7 +122,7 @@ def test_the_whole_renewal_loop_by_clicks(page, screenshots):
 
     # The notice is edited in place (its header goes), so from here on it is found by its ts.
     resolved = page.locator(f'#messages article.bk-message[data-ts="{ts}"]')
-    expect(resolved).to_contain_text(re.compile(r"renewed by .*2026-\d\d-\d\d → \d{4}-\d\d-\d\d"))
+    expect(resolved).to_contain_text(re.compile(rf"renewed by .*{old} → \d{{4}}-\d\d-\d\d"))
     expect(resolved.get_by_role("button", name="Renew", exact=True)).to_have_count(0)
     replies = resolved.get_by_role("button", name="1 reply")
     expect(replies).to_be_visible()
@@ -130,7 +131,9 @@ def test_the_whole_renewal_loop_by_clicks(page, screenshots):
     expect(thread).to_be_visible()
     log = thread.get_by_role("log")
     expect(log).to_contain_text("renewed")
-    expect(log).to_contain_text("→")
+    expect(log).to_contain_text(re.compile(rf"Expiry: {old} → \d{{4}}-\d\d-\d\d"))
+    new = re.search(rf"Expiry: {old} → (\d{{4}}-\d\d-\d\d)", log.inner_text()).group(1)
+    assert new > old
     expect(log).to_contain_text(re.compile(r"Amazon UK \(enabled"))
     expect(log).to_contain_text(re.compile(r"Amazon DE \(enabled"))
     expect(page.get_by_role("button", name="Close thread")).to_be_focused()

@@ -89,12 +89,16 @@
     (invalid || dialog.querySelector("input, select, textarea, button:not([data-close])") || dialog).focus();
   }
 
+  // Where focus goes back when a modal or thread closes: the control that opened it, or (its message having
+  // been re-rendered since) the same control found again.
   let lastFocus = null;
+  let lastFocusKey = null;
+  function remember(element) { lastFocus = element; lastFocusKey = focusKey(element); }
   function returnFocus() {
-    const again = lastFocus && (document.contains(lastFocus) ? lastFocus : document.querySelector(lastFocus.key));
+    const again = lastFocus && document.contains(lastFocus) ? lastFocus
+      : lastFocusKey && document.querySelector(lastFocusKey);
     if (again) again.focus();
   }
-  function remember(element) { lastFocus = element; element.key = focusKey(element) || "#message-text"; }
 
   async function refresh(force) {
     const query = new URLSearchParams(where);
