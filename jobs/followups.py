@@ -1,10 +1,21 @@
 """Follow-ups: escalations, the escalation at expiry and reminders after expiry, planned then delivered.
 
 Planning inserts one Followup row per (token, expiry, kind, key) when it comes due: two replicas planning at
-once make one row, a restart makes none. It reads the tokens near or past their expiry in keyset pages of
-`chunk` (ix_token_expires_at), a transaction per page, so its cost and its IN lists stay bounded however many
-tokens have expired. Delivery (jobs/outbox_send) claims rows with a lease, re-checks here that nobody renewed,
-muted, acknowledged or snoozed meanwhile, and posts in the notice's thread with sealed metadata.
+once make one row, a restart makes none. Every scan reads only the tokens whose expiry is within
+EXPIRY_LOOKBACK before now to ESCALATE_WITHIN_DAYS after (ix_token_expires_at): escalations and the escalation
+at expiry concern no others. Reminders fall due once a local day, at REMINDER_HOUR, so the pass over every
+expired token runs once per local day, at the first scan after that hour (or, after downtime, at the next
+one), and a `Once` mark written after it completes makes the day's later scans skip it: a crash midway
+leaves no mark and the next scan runs it again (its inserts are idempotent, so two replicas running it
+together are harmless too). Either pass reads in keyset pages of `chunk`, a transaction per page, so its
+cost and its IN lists stay bounded.
+
+What the daily pass alone notices, a day late at most: a reminder for a token unmuted after that day's
+pass, and the escalation at expiry of a token whose expired notice is first posted more than EXPIRY_LOOKBACK
+after its expiry (imported long expired, or posted by `renewbot retry-failed`).
+
+Delivery (jobs/outbox_send) claims rows with a lease, re-checks here that nobody renewed, muted,
+acknowledged or snoozed meanwhile, and posts in the notice's thread with sealed metadata.
 """
 
 from __future__ import annotations
@@ -12,8 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
@@ -28,16 +38,13 @@ from renewbot.domain.attention import DueFollowup, PostedNotice
 from renewbot.runtime.config import AttentionSettings
 from renewbot.runtime.metrics import NO_METRICS, Metrics
 from storage import followups as reads
-from storage import outbox
+from storage import once, outbox
 from storage.attention import is_muted
 from storage.db import session_scope
 from storage.models import Followup, Notice, NoticeState, Token
 from storage.queries import CHUNK
 
 logger = logging.getLogger(__name__)
-
-KEY = ("token_id", "expires_at", "kind", "key")
-
 
 def posted_view(notice: Notice) -> PostedNotice:
     return PostedNotice(stage=notice.stage, sent_at=notice.sent_at or notice.created_at,
@@ -52,45 +59,71 @@ class PlannedFollowup:
     channel: str
 
 
-def reminder_days(now: datetime, tz: str) -> tuple[str, str]:
-    """The keys a reminder due at `now` can have: today's and yesterday's local date (see reminder_slot)."""
-    today = now.astimezone(ZoneInfo(tz)).date()
-    return today.isoformat(), (today - timedelta(days=1)).isoformat()
+REMINDERS_PLANNED_FOR = timedelta(days=8)  # how long a day's mark is kept: past the day after it
+
+
+def _pass_key(day: date) -> str:
+    return f"reminders-planned:{day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The expiries a pass reads: `since` None for the daily pass over every expired token."""
+    since: datetime | None
+    until: datetime
+    mark: str | None  # the `Once` key to write once the pass completed (the daily pass)
+
+
+def window(*, session, now: datetime, settings: AttentionSettings) -> Window:
+    """The daily pass while its mark for the latest reminder day is missing, else the near one."""
+    until = now + timedelta(days=attention.ESCALATE_WITHIN_DAYS)
+    key = _pass_key(attention.reminder_day(now, settings.reminder_hour, settings.reminder_tz))
+    if reads.pass_done(session=session, key=key):
+        return Window(now - attention.EXPIRY_LOOKBACK, until, None)
+    return Window(None, until, key)
 
 
 def _due_among(session, tokens: list[Token], *, now: datetime, settings: AttentionSettings,
                extra: dict[str, tuple[Token, list[PostedNotice]]]) -> list[PlannedFollowup]:
-    out = []
     posted = reads.posted_for(session=session, tokens=tokens)
-    tokens = [t for t in tokens if t.id in posted or t.id in extra]
-    planned = reads.planned_keys(session=session, token_ids=[t.id for t in tokens],
-                                 reminder_days=reminder_days(now, settings.reminder_tz))
+    due: list[PlannedFollowup] = []
     for token in tokens:
+        if token.id not in posted and token.id not in extra:
+            continue
         notices = posted.get(token.id, [])
         views = [posted_view(n) for n in notices] + extra.get(token.id, (token, []))[1]
         # A thread's ts names a message only in its own channel.
         channels = {n.root_ts or n.ts: n.channel for n in notices}
-        for due in attention.due_followups(
-                expires_at=token.expires_at, muted=is_muted(token), notices=views, now=now,
-                escalate_after=timedelta(hours=settings.escalate_after_hours),
-                reminder_hour=settings.reminder_hour, reminder_tz=settings.reminder_tz):
-            if (token.id, token.expires_at, due.kind, due.key) not in planned:
-                out.append(PlannedFollowup(token, due, channels.get(due.thread_ts, token.channel)))
-    return out
+        due += [PlannedFollowup(token, item, channels.get(item.thread_ts, token.channel))
+                for item in attention.due_followups(
+                    expires_at=token.expires_at, muted=is_muted(token), notices=views, now=now,
+                    escalate_after=timedelta(hours=settings.escalate_after_hours),
+                    reminder_hour=settings.reminder_hour, reminder_tz=settings.reminder_tz)]
+    if not due:
+        return []
+    # Only the keys due now are looked up: one reminder day or two a token, never its years of sent ones.
+    planned = reads.planned_keys(session=session, token_ids=sorted({p.token.id for p in due}),
+                                 reminder_keys={p.due.key for p in due if p.due.kind == attention.REMINDER})
+    return [p for p in due if (p.token.id, p.token.expires_at, p.due.kind, p.due.key) not in planned]
+
+
+def _pages(session, span: Window, chunk: int) -> Iterator[list[Token]]:
+    after = None
+    while tokens := reads.followup_candidates(session=session, since=span.since, until=span.until, after=after,
+                                              limit=chunk):
+        yield tokens
+        after = (tokens[-1].expires_at, tokens[-1].id)
 
 
 def due_pages(*, session, now: datetime, settings: AttentionSettings, chunk: int = CHUNK,
               extra: dict[str, tuple[Token, list[PostedNotice]]] | None = None) -> Iterator[list[PlannedFollowup]]:
-    """Follow-ups due at `now` and not planned yet, a page of at most `chunk` tokens at a time. `extra` (a dry
-    run) adds notices as if posted meanwhile, by token id, so that `scan --dry-run --now` shows what the same
-    pass would post after its notices; a token it names that is not near its expiry yet is left out."""
+    """Follow-ups a scan at `now` would plan, a page of at most `chunk` tokens at a time: the daily pass's if
+    its mark is missing, else the near one's (reading the mark, never writing it). `extra` (a dry run) adds
+    notices as if posted meanwhile, by token id, so that `scan --dry-run --now` shows what the same pass would
+    post after its notices; a token it names outside the pass's window is left out, as the scan would."""
     extra = extra or {}
-    after = None
-    while True:
-        tokens = reads.followup_candidates(session=session, now=now, after=after, limit=chunk)
-        if not tokens:
-            return
-        after = (tokens[-1].expires_at, tokens[-1].id)
+    span = window(session=session, now=now, settings=settings)
+    for tokens in _pages(session, span, chunk):
         yield _due_among(session, tokens, now=now, settings=settings, extra=extra)
 
 
@@ -104,34 +137,40 @@ def due_followups(*, session, now: datetime, settings: AttentionSettings,
 class PlanReport:
     planned: int
     unposted: int  # expired tokens whose expired notice Slack refused: no thread to remind in
+    daily: bool = False  # whether this was the day's full pass over every expired token
 
 
 def plan_followups(*, engine: Engine, now: datetime, settings: AttentionSettings,
                    metrics: Metrics = NO_METRICS, chunk: int = CHUNK) -> PlanReport:
     """Records the due follow-ups as pending, a transaction per page of `chunk` tokens. Safe to run twice or
     concurrently: the unique key decides."""
+    with session_scope(engine, commit=False) as session:
+        span = window(session=session, now=now, settings=settings)
     planned = 0
     after = None
     while True:
         with session_scope(engine) as session:
-            tokens = reads.followup_candidates(session=session, now=now, after=after, limit=chunk)
+            tokens = reads.followup_candidates(session=session, since=span.since, until=span.until, after=after,
+                                               limit=chunk)
             if not tokens:
                 break
             after = (tokens[-1].expires_at, tokens[-1].id)
-            for item in _due_among(session, tokens, now=now, settings=settings, extra={}):
-                row = outbox.insert_if_absent(Followup, session=session, key=KEY, values=dict(
-                    token_id=item.token.id, expires_at=item.token.expires_at, kind=item.due.kind, key=item.due.key,
-                    state=NoticeState.PENDING, channel=item.channel, thread_ts=item.due.thread_ts,
-                    due_at=item.due.due_at, attempts=0, created_at=now))
-                if row is not None:
-                    planned += 1
-                    metrics.followup(item.due.kind, "planned")
-    with session_scope(engine, commit=False) as session:
+            kinds = reads.insert_planned(session=session, rows=[dict(
+                token_id=item.token.id, expires_at=item.token.expires_at, kind=item.due.kind, key=item.due.key,
+                state=NoticeState.PENDING, channel=item.channel, thread_ts=item.due.thread_ts,
+                due_at=item.due.due_at, attempts=0, created_at=now)
+                for item in _due_among(session, tokens, now=now, settings=settings, extra={})])
+            planned += len(kinds)
+            for kind in kinds:
+                metrics.followup(kind, "planned")
+    with session_scope(engine) as session:
+        if span.mark is not None:  # only now that every page is committed: a crash before reruns the pass
+            once.claim(session=session, key=span.mark, expires_at=now + REMINDERS_PLANNED_FOR)
         unposted = reads.unposted_expired(session=session)
     if unposted:
         logger.warning("%d expired token(s) get no reminders: their expired notice was never posted "
                        "(`renewbot status`, then `renewbot retry-failed`)", unposted)
-    return PlanReport(planned, unposted)
+    return PlanReport(planned, unposted, span.mark is not None)
 
 
 def followup_text(row: Followup, token: Token, settings: AttentionSettings, now: datetime) -> tuple[str, list[dict]]:

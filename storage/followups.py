@@ -6,16 +6,20 @@ Each function takes the session keyword-only; callers own the commit.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from renewbot.domain.attention import ESCALATE_WITHIN_DAYS, REMINDER
+from renewbot.domain.attention import REMINDER
 from renewbot.domain.thresholds import EXPIRED
 from storage.attention import not_muted
-from storage.models import Followup, Notice, NoticeState, Token
+from storage.models import Followup, Notice, NoticeState, Once, Token
 from storage.queries import CHUNK
+
+INSERT_ROWS = 500  # rows an insert statement plans: 11 parameters each, well under SQLite's 32,766
 
 
 def _chunks(items: Sequence, size: int = CHUNK):
@@ -31,17 +35,22 @@ def _current(notice=Notice):
     return and_(notice.token_id == Token.id, notice.expires_at == Token.expires_at)
 
 
-def followup_candidates(*, session: Session, now: datetime, after: tuple[datetime, str] | None,
-                        limit: int) -> list[Token]:
-    """The next `limit` tokens in service within ESCALATE_WITHIN_DAYS of their expiry or past it, by
-    (expires_at, id) after `after`: a keyset page over ix_token_expires_at, so a pass reads the table in bounded
-    steps however many tokens have expired. Expired tokens stay here until renewed or muted: reminders go on,
-    weekly, for as long as that lasts."""
-    stmt = (select(Token).where(_in_service(), Token.expires_at <= now + timedelta(days=ESCALATE_WITHIN_DAYS))
-            .order_by(Token.expires_at, Token.id).limit(limit))
+def followup_candidates(*, session: Session, since: datetime | None, until: datetime,
+                        after: tuple[datetime, str] | None, limit: int) -> list[Token]:
+    """The next `limit` tokens in service expiring between `since` (None: any time before) and `until`, by
+    (expires_at, id) after `after`: a keyset page over ix_token_expires_at, so a pass reads the range in bounded
+    steps and a narrow range costs what it holds, however many tokens expired long ago."""
+    stmt = select(Token).where(_in_service(), Token.expires_at <= until).order_by(Token.expires_at, Token.id)
+    if since is not None:
+        stmt = stmt.where(Token.expires_at >= since)
     if after is not None:
         stmt = stmt.where(tuple_(Token.expires_at, Token.id) > tuple_(*after))
-    return list(session.exec(stmt).all())
+    return list(session.exec(stmt.limit(limit)).all())
+
+
+def pass_done(*, session: Session, key: str) -> bool:
+    """Whether the `Once` mark `key` was written (storage/once.py claims it)."""
+    return session.exec(select(Once.key).where(Once.key == key)).first() is not None
 
 
 def posted_for(*, session: Session, tokens: Sequence[Token]) -> dict[str, list[Notice]]:
@@ -66,18 +75,30 @@ def unposted_expired(*, session: Session) -> int:
 
 
 def planned_keys(*, session: Session, token_ids: Sequence[str],
-                 reminder_days: Collection[str]) -> set[tuple[str, datetime, str, str]]:
+                 reminder_keys: Collection[str]) -> set[tuple[str, datetime, str, str]]:
     """(token, expiry, kind, key) of the follow-ups already planned for these tokens' current expiries that could
-    be due now: escalations and expiry ones (a few per expiry), and reminders only under `reminder_days` (the
-    only keys a reminder due now can have), so years of weekly reminders are never read back."""
+    be due now: escalations and expiry ones (a few per expiry), and reminders only under `reminder_keys` (the
+    days of the reminders due now), so years of weekly reminders are never read back."""
     out: set[tuple[str, datetime, str, str]] = set()
     for chunk in _chunks(list(token_ids)):
         stmt = (select(Followup.token_id, Followup.expires_at, Followup.kind, Followup.key)
                 .join(Token, and_(Token.id == Followup.token_id, Token.expires_at == Followup.expires_at))
                 .where(col(Followup.token_id).in_(chunk),
-                       or_(Followup.kind != REMINDER, col(Followup.key).in_(list(reminder_days)))))
+                       or_(Followup.kind != REMINDER, col(Followup.key).in_(sorted(reminder_keys)))))
         out.update(tuple(row) for row in session.exec(stmt).all())
     return out
+
+
+def insert_planned(*, session: Session, rows: Sequence[dict]) -> list[str]:
+    """Plans follow-up rows in a few statements (one per row costs the first pass most of its time); a row
+    whose (token, expiry, kind, key) is already there is skipped, by the database. The kinds of those new."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Followup.__table__
+    stmt = insert(table).on_conflict_do_nothing(
+        index_elements=["token_id", "expires_at", "kind", "key"]).returning(table.c.kind)
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT.
+    connection = session.connection()
+    return [kind for chunk in _chunks(rows, INSERT_ROWS) for kind in connection.execute(stmt, chunk).scalars()]
 
 
 def notices_for(*, session: Session, token_id: str, expires_at: datetime) -> list[Notice]:

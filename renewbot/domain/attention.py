@@ -20,6 +20,10 @@ REMINDER = "reminder"  # key: the local day, YYYY-MM-DD
 ESCALATE_WITHIN_DAYS = 3
 DAILY_REMINDERS = 14  # then one a week
 WEEK = timedelta(days=7)
+# How long after an expiry every scan still looks for its escalation at expiry. The full pass that plans
+# reminders runs at least once a local day and covers every expired token, so this only has to outlast a day
+# between two of them (an expired notice posted after a short downtime).
+EXPIRY_LOOKBACK = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,13 @@ def local_at(day: date, hour: int, minute: int, tz: str) -> datetime:
     the gap (zoneinfo's fold=0), one repeated by it on its first occurrence."""
     local = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(tz))
     return local.astimezone(UTC)
+
+
+def reminder_day(now: datetime, hour: int, tz: str) -> date:
+    """The local day of the latest REMINDER_HOUR at or before `now`: every reminder due at `now` is due since
+    then or earlier, and none falls due again before the next day's hour."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return today if local_at(today, hour, 0, tz) <= now else today - timedelta(days=1)
 
 
 def reminder_slot(expires_at: datetime, now: datetime, hour: int, tz: str) -> datetime | None:

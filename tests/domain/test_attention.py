@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from renewbot.domain.attention import (
     ESCALATION,
@@ -13,6 +14,7 @@ from renewbot.domain.attention import (
     due_followups,
     hold,
     latest_digest_slot,
+    reminder_day,
     reminder_slot,
 )
 
@@ -131,6 +133,22 @@ def test_a_reminder_key_is_the_local_day():
     # 09:00 in Tokyo on the 12th is 00:00 UTC on the 12th.
     found = due(notices, datetime(2027, 1, 12, 0, 30, tzinfo=UTC), tz="Asia/Tokyo")
     assert (REMINDER, "2027-01-12", datetime(2027, 1, 12, 0, 0, tzinfo=UTC)) in found
+
+
+def test_the_reminder_day_is_the_local_day_of_the_latest_reminder_hour_passed():
+    # The daily pass for a day runs once that day's 09:00 local has passed; before it, the day before's is due.
+    berlin_9 = datetime(2027, 3, 28, 7, 0, tzinfo=UTC)  # summer time since 02:00 that morning
+    assert reminder_day(berlin_9 - timedelta(seconds=1), 9, "Europe/Berlin") == date(2027, 3, 27)
+    assert reminder_day(berlin_9, 9, "Europe/Berlin") == date(2027, 3, 28)
+    # 23:30 UTC on the 28th is already the 29th in Berlin, before its 09:00: still the 28th.
+    assert reminder_day(datetime(2027, 3, 28, 23, 30, tzinfo=UTC), 9, "Europe/Berlin") == date(2027, 3, 28)
+    # Every reminder due at a moment has its slot on that day or before (the pass for the day covers it).
+    expires = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    for hours in range(0, 24 * 40, 5):
+        now = expires + timedelta(hours=hours)
+        slot = reminder_slot(expires, now, 9, "Europe/Berlin")
+        if slot is not None:
+            assert slot.astimezone(ZoneInfo("Europe/Berlin")).date() <= reminder_day(now, 9, "Europe/Berlin")
 
 
 def test_digest_slot_is_this_iso_week_in_its_zone():
