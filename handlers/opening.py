@@ -11,9 +11,10 @@ from slack_sdk import WebClient
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from renewbot.blocks.messages import not_allowed_text, unknown_token_text
-from renewbot.blocks.modal import renew_modal
+from renewbot.blocks.modal import IN_FORM, renew_modal
 from renewbot.runtime.deps import Deps
 from renewbot.usecases.amazon import paired_of
+from renewbot.usecases.outside_renewal import entry_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def open_renew_modal(*, deps: Deps, lookups: FormLookups, access: Access, client
             return False
     accounts = lookups.accounts(token.id) if token else []
     view = renew_modal(token=token, accounts=accounts, today=deps.clock().date(), channel=channel,
-                       kind=lookups.kind(token.kind) if token else None, paired=paired_of(token, engine=deps.engine))
+                       kind=lookups.kind(token.kind) if token else None, paired=paired_of(token, engine=deps.engine),
+                       entry=entry_for(token, deps.entry) if token else IN_FORM)
     client.views_open(trigger_id=trigger_id, view=view)
     return True

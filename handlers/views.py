@@ -14,14 +14,18 @@ from handlers.opening import refusal_text
 from handlers.payload import SubmittedRenewal, dig, read_submission, token_ref
 from jobs.connect import answer
 from renewbot.blocks import ids
+from renewbot.blocks.authorize import authorize_view
 from renewbot.blocks.messages import confirmation_blocks, confirmation_text, not_allowed_field_text, stale_text
-from renewbot.blocks.modal import ModalState, renew_modal
+from renewbot.blocks.modal import IN_FORM, WITH_AMAZON, ModalState, renew_modal
 from renewbot.blocks.notice import resolved_blocks, resolved_text
 from renewbot.blocks.platform import not_connected_blocks, not_connected_text, on_its_way_block, on_its_way_text
+from renewbot.blocks.secret_link import page_url, secret_link_view
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.log_context import log_ids
 from renewbot.usecases.amazon import paired_of
+from renewbot.usecases.amazon_oauth import consent_url, seller_central_note
+from renewbot.usecases.outside_renewal import NotAllowed, entry_for, start
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
 from storage import deliveries
 from storage.db import session_scope
@@ -40,6 +44,15 @@ def register(app: App, *, deps: Deps, lookups: FormLookups, access: Access,
     def _submitted(ack, body, client):
         on_submit(ack=ack, body=body, client=client, deps=deps, lookups=lookups, access=access, refresher=refresher)
         lookups.invalidate()  # the form should show this renewal's flags at once
+
+    # Link buttons (the private page, Amazon's consent): Slack opens the URL and still tells us; nothing to do.
+    @app.action(ids.SECRET_LINK_BUTTON)
+    def _opened_page(ack):
+        ack()
+
+    @app.action(ids.AUTHORIZE_BUTTON)
+    def _opened_amazon(ack):
+        ack()
 
 
 def on_token_picked(*, ack, body: dict, client, deps: Deps, lookups: FormLookups, access: Access) -> None:
@@ -66,7 +79,8 @@ def _update_for_pick(*, body: dict, client, deps: Deps, lookups: FormLookups, ac
     new_view = renew_modal(token=token, accounts=lookups.accounts(token.id) if token else [],
                            today=deps.clock().date(),
                            channel=channel, refusal=refusal, kind=lookups.kind(token.kind) if token else None,
-                           paired=paired_of(token, engine=deps.engine))
+                           paired=paired_of(token, engine=deps.engine),
+                           entry=entry_for(token, deps.entry) if token else IN_FORM)
     client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
 
@@ -101,6 +115,10 @@ def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: For
             refused.append(decision)
         return decision.allowed
 
+    token = lookups.token(request.token_id)
+    if token is not None and token.id == request.token_id and (entry := entry_for(token, deps.entry)) != IN_FORM:
+        return _start_outside(ack=ack, request=request, token=token, entry=entry, deps=deps, may_act=may_act,
+                              refused=refused, channel=submitted.state.channel)
     try:
         outcome = renew(engine=deps.engine, box=deps.box, request=request, now=deps.clock(), may_act=may_act,
                         verifier=deps.verifier, metrics=deps.metrics)
@@ -123,6 +141,32 @@ def _apply(*, ack, submitted: SubmittedRenewal, client, deps: Deps, lookups: For
         refresher.after_renewal(client)  # after the commit and the ack; it runs on its own thread
 
 
+def _start_outside(*, ack, request: RenewalRequest, token, entry: str, deps: Deps, may_act, refused: list[Decision],
+                   channel: str | None) -> None:
+    """The secret comes from outside Slack: the rest of the form is checked and kept, and the form turns into the
+    link to where the secret is entered. The link's key is in that view only: never in a log line."""
+    try:
+        started = start(engine=deps.engine, kind=entry, request=request, may_act=may_act, now=deps.clock(),
+                        thread_channel=channel)
+    except NotAllowed:
+        why = refused[-1].why if refused else "not_owner"
+        return _reject(ack, {ids.TOKEN_BLOCK: not_allowed_field_text(why)})
+    except RenewalRejected as exc:
+        return _reject(ack, exc.errors)
+    except Exception:
+        logger.exception("renewal of %s could not be started; nothing was changed", request.token_id)
+        return _reject(ack, {ids.TOKEN_BLOCK: "renewbot could not save this (nothing was changed). Try again."})
+    if entry == WITH_AMAZON:
+        view = authorize_view(consent_url(token=token, state=started.key, entry=deps.entry), started.token_name,
+                              note=seller_central_note(token, deps.entry))
+    else:
+        view = secret_link_view(page_url(deps.entry.public_url, started.key), started.token_name,
+                                started.kind.value_label, expires_at=started.pending.expires_at)
+    logger.info("renewal of %s by %s waits for its secret (%s, until %s UTC)", request.token_id, request.user_id,
+                entry, f"{started.pending.expires_at:%H:%M}")
+    ack(response_action="update", view=view)
+
+
 def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:
     """After the commit: the thread reply (saying where the change goes next), and the notice edited to its
     resolved state. Where the reply went is stored on the delivery, for the job to answer in the same thread."""
@@ -132,7 +176,8 @@ def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:
     if outcome.connector:
         text, blocks = text + on_its_way_text(outcome.connector), [*blocks, on_its_way_block(outcome.connector)]
     else:
-        text, blocks = text + not_connected_text(), [*blocks, *not_connected_blocks(outcome.renewal_id)]
+        text, blocks = text + not_connected_text(), [
+            *blocks, *not_connected_blocks(outcome.renewal_id, seen_by_person=outcome.via != "amazon")]
     channel, root = outcome.thread or (outcome.channel, None)
     try:
         posted = client.chat_postMessage(channel=channel, thread_ts=root, text=text, blocks=blocks)

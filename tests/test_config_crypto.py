@@ -197,3 +197,22 @@ def test_attention_defaults_and_values():
 def test_bad_attention_settings_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value}, env_file=None)
+
+
+def test_amazon_authorization_without_an_lwa_client_is_refused_at_start():
+    with pytest.raises(ConfigError, match="AMAZON_LWA_CLIENT_ID"):
+        Settings.from_env({"PUBLIC_URL": "https://renewbot.example.com", "AMAZON_SPAPI_APP_ID": "amzn1.sp.solution.x"},
+                          env_file=None)
+    entry = Settings.from_env({"PUBLIC_URL": "https://renewbot.example.com/", "AMAZON_SPAPI_APP_ID": "amzn1.x",
+                               "AMAZON_LWA_CLIENT_ID": "amzn1.application-oa2-client.x"}, env_file=None).entry
+    assert (entry.public_url, entry.secret_entry) == ("https://renewbot.example.com", "page")
+
+
+@pytest.mark.parametrize("environ,fragment", [
+    ({"SECRET_ENTRY": "page"}, "needs PUBLIC_URL"),
+    ({"PUBLIC_URL": "http://renewbot.example.com"}, "PUBLIC_URL"),
+    ({"PUBLIC_URL": "https://x.example", "SECRET_ENTRY": "slack"}, "SECRET_ENTRY"),
+])
+def test_bad_secret_entry_settings_are_refused(environ, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        Settings.from_env(environ, env_file=None)

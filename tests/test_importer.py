@@ -115,7 +115,7 @@ K0 = "kinds[0] (id 'ship')"
 
 # What a token entry holds when the file gives no connector, verify_url or source.
 NEW_TOKEN_FIELDS = {"connector": None, "verify_url": None, "source": None, "expiry_known": True, "marketplace": None,
-                    "escalate_to": None}
+                    "escalate_to": None, "selling_partner_id": None}
 
 
 def test_inventory_limits_and_fields():
@@ -128,8 +128,8 @@ def test_inventory_limits_and_fields():
     assert sorted(inv.ACCOUNT_KEYS) == ["enabled", "fetch_orders", "id", "name", "retired", "settings_url"]
     assert sorted(inv.TOKEN_KEYS) == ["accounts", "app_id", "channel", "connector", "escalate_to", "expires_at", "id",
                                       "kind",
-                                      "marketplace", "name", "notify_days", "owners", "retired", "source",
-                                      "verify_url"]
+                                      "marketplace", "name", "notify_days", "owners", "retired",
+                                      "selling_partner_id", "source", "verify_url"]
 
 
 @pytest.mark.parametrize("value, expected", [

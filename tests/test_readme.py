@@ -50,7 +50,9 @@ def test_every_environment_variable_in_the_readme_is_read_by_the_settings():
     # URLs are checked as URLs (AMAZON_LWA_URL must be https), so "1" is not a value for them.
     environ = {name: "1" for name in documented if name not in ("SLACK_API_URL", "AMAZON_LWA_URL")} | {
         "MAX_BODY_BYTES": "2048", "RENEWBOT_ADMINS": "U0ADMIN", "REMINDER_TZ": "UTC", "DIGEST_TZ": "UTC",
-        "DIGEST_DAY": "monday", "DIGEST_TIME": "09:00", "LOG_FORMAT": "json"}
+        "DIGEST_DAY": "monday", "DIGEST_TIME": "09:00", "LOG_FORMAT": "json",
+        "PUBLIC_URL": "https://renewbot.example.com", "SECRET_ENTRY": "page",
+        "AMAZON_SELLER_CENTRAL_URL": "https://sellercentral.example.com"}
     settings = config.Settings.from_env(environ, env_file=None)
     assert settings.max_body_bytes == 2048
     assert settings.port == 1 and settings.socket_mode and settings.scan_interval_minutes == 1

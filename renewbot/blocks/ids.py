@@ -85,3 +85,10 @@ MUTE_REASON_BLOCK = "mute_reason"
 MUTE_REASON_INPUT = "mute_reason_input"
 MUTE_TEXT_BLOCK = "mute_text"
 MUTE_TEXT_INPUT = "mute_text_input"
+
+# Issue 14: the renewal form turned into Amazon's authorization link (a url button: Slack opens it, we only ack).
+AUTHORIZE_BUTTON = "authorize_with_amazon"
+AUTHORIZE_VIEW = "authorize_with_amazon_view"  # no submit: the link is the only way on
+# ... and into the private page's one-time link (the secret is entered there, not in Slack).
+SECRET_LINK_BUTTON = "open_secret_page"
+SECRET_LINK_VIEW = "secret_page_link_view"

@@ -28,12 +28,23 @@ def verification_text(outcome: RenewalOutcome) -> str | None:
     return f"The new token was saved, but could not be verified: {why}."
 
 
+# Where the secret came from, when not the Slack form (RenewalOutcome.via): Slack never saw it then.
+_VIA = {"page": "The new value was entered on renewbot's private page, not in Slack.",
+        "amazon": "Authorized with Amazon by <@{user}>: the new authorization went from Amazon to renewbot directly."}
+
+
+def via_text(outcome: RenewalOutcome) -> str | None:
+    line = _VIA.get(outcome.via or "")
+    return line.format(user=outcome.renewed_by) if line else None
+
+
 def confirmation_text(outcome: RenewalOutcome) -> str:
     reenabled = [escape(a["name"]) for a in outcome.accounts if a["reenabled"]]
     accounts = f" Re-enabled: {', '.join(reenabled)}." if reenabled else ""
     checked = f" {verification}" if (verification := verification_text(outcome)) else ""
+    via = f" {line}" if (line := via_text(outcome)) else ""
     return (f"{escape(outcome.token_name)} renewed by <@{outcome.renewed_by}>: expiry "
-            f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}{checked}")
+            f"{ymd(outcome.old_expiry)} → {ymd(outcome.new_expiry)}.{accounts}{checked}{via}")
 
 
 def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
@@ -47,6 +58,8 @@ def confirmation_blocks(outcome: RenewalOutcome) -> list[dict]:
     if verification := verification_text(outcome):
         icon = ":white_check_mark:" if outcome.verification == VERIFIED else ":warning:"
         lines.append(f"{icon} {verification}")
+    if via := via_text(outcome):
+        lines.append(f":lock: {via}")
     return [section(clip("\n".join(lines), MAX_SECTION_TEXT)),
             context("renewbot · the new token is stored encrypted")]
 

@@ -25,6 +25,9 @@ from storage.models import Account, Token
 # Up to this many accounts the form shows checkbox groups (8 blocks at most, each account visible at a
 # glance); past it, the searchable form (a constant 3-4 blocks, far from Slack's 100 per modal).
 MAX_GROUPED_ACCOUNTS = 40
+# Where the new secret is entered (renewbot.usecases.outside_renewal.entry_for): in this form, or after it, on
+# renewbot's one-time private page or Amazon's consent page (then the form has no secret field).
+IN_FORM, ON_PAGE, WITH_AMAZON = "modal", "page", "amazon"
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,11 @@ def account_blocks(accounts: Sequence[Account]) -> list[dict]:
 
 def renew_modal(*, token: Token | None, accounts: Sequence[Account],
                 today: date, channel: str | None = None, refusal: str | None = None,
-                kind: Kind | None = None, paired: Sequence[Token] = ()) -> dict:
+                kind: Kind | None = None, paired: Sequence[Token] = (), entry: str = IN_FORM) -> dict:
     """The form for `token`, or the bare picker when none is chosen; `refusal` says why a pick was not allowed.
-    `paired`: the tokens renewed together with it (renewbot.usecases.amazon.paired_tokens), named in its reminder."""
+    `paired`: the tokens renewed together with it (renewbot.usecases.amazon.paired_tokens), named in its reminder.
+    `entry`: where the secret is entered; outside the form (ON_PAGE, WITH_AMAZON), the form has no secret field,
+    and with Amazon no date either (an authorization lasts a year from the day it is given)."""
     blocks: list[dict] = [_token_picker(token)]
     if refusal is not None:
         blocks.append(section(refusal))
@@ -153,25 +158,15 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account],
         blocks.append(context("Pick a token to see its renewal form."))
     else:
         kind = kind or resolve(token.kind)
-        blocks.append(context(
-            f"Current expiry: *{ymd(token.expires_at)}*. {provider_reminder(token, kind, paired=paired)}"))
-        secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
-                        "placeholder": plain(kind.placeholder, 150)}
-        if kind.multiline:
-            secret["multiline"] = True
-        hint = " ".join(filter(None, (kind.secret_hint, "Stored encrypted; never shown again in Slack.")))
-        blocks.append({"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain(f"New {kind.value_label}", 2000),
-                       "hint": plain(hint, 2000), "element": secret})
-        picker: dict = {"type": "datepicker", "action_id": ids.EXPIRY_INPUT}
-        if (default := kind.suggested_expiry(today)) is not None:
-            picker["initial_date"] = ymd(default)
-        expiry: dict = {"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
-                        "element": picker}
-        if kind.expiry_from_value is not None:
-            # The value carries its own expiry: a date is only a cross-check, so it may stay empty.
-            expiry.update(optional=True, hint=plain(f"Optional: read from the {kind.value_label}. "
-                                                    "A date you pick must be the same day (UTC)."))
-        blocks.append(expiry)
+        # Through Amazon nobody pastes anything: the kind's reminder ("paste the new refresh token") would mislead.
+        reminder = "" if entry == WITH_AMAZON else f" {provider_reminder(token, kind, paired=paired)}"
+        blocks.append(context(f"Current expiry: *{ymd(token.expires_at)}*.{reminder}"))
+        if entry == IN_FORM:
+            blocks.append(_secret_input(kind))
+        else:
+            blocks.append(context(_outside_text(kind, entry)))
+        if entry != WITH_AMAZON:
+            blocks.append(_expiry_input(kind, today))
         blocks += account_blocks(accounts)
     view = {
         "type": "modal",
@@ -182,6 +177,37 @@ def renew_modal(*, token: Token | None, accounts: Sequence[Account],
         "blocks": blocks,
     }
     if token is not None:
-        view["submit"] = plain("Renew", 24)
+        view["submit"] = plain("Renew" if entry == IN_FORM else "Continue", 24)
     return view
+
+
+def _outside_text(kind: Kind, entry: str) -> str:
+    if entry == WITH_AMAZON:
+        return ("Next: *Continue* gives you a link to Amazon's authorization page. The new authorization goes from "
+                "Amazon to renewbot directly: it never passes through Slack.")
+    return (f"Next: *Continue* gives you a one-time link to a private page where you enter the new "
+            f"{kind.value_label}. It goes from your browser to renewbot directly: it never passes through Slack.")
+
+
+def _secret_input(kind: Kind) -> dict:
+    secret: dict = {"type": "plain_text_input", "action_id": ids.SECRET_INPUT, "max_length": MAX_SECRET,
+                    "placeholder": plain(kind.placeholder, 150)}
+    if kind.multiline:
+        secret["multiline"] = True
+    hint = " ".join(filter(None, (kind.secret_hint, "Stored encrypted; never shown again in Slack.")))
+    return {"type": "input", "block_id": ids.SECRET_BLOCK, "label": plain(f"New {kind.value_label}", 2000),
+            "hint": plain(hint, 2000), "element": secret}
+
+
+def _expiry_input(kind: Kind, today: date) -> dict:
+    picker: dict = {"type": "datepicker", "action_id": ids.EXPIRY_INPUT}
+    if (default := kind.suggested_expiry(today)) is not None:
+        picker["initial_date"] = ymd(default)
+    expiry: dict = {"type": "input", "block_id": ids.EXPIRY_BLOCK, "label": plain("New expiry date"),
+                    "element": picker}
+    if kind.expiry_from_value is not None:
+        # The value carries its own expiry: a date is only a cross-check, so it may stay empty.
+        expiry.update(optional=True, hint=plain(f"Optional: read from the {kind.value_label}. "
+                                                "A date you pick must be the same day (UTC)."))
+    return expiry
 

@@ -43,12 +43,16 @@ def not_connected_text() -> str:
     return " renewbot recorded the change; the platform still needs it."
 
 
-def not_connected_blocks(renewal_id: int) -> list[dict]:
-    """No connector: say plainly that the platform still needs the new token, and let a person say it is done."""
+def not_connected_blocks(renewal_id: int, *, seen_by_person: bool = True) -> list[dict]:
+    """No connector: say plainly that the platform still needs the new token, and let a person say it is done.
+    `seen_by_person=False` (Amazon handed the token to renewbot): nobody can paste it, only a connector can."""
+    how = ("Paste the new token into the platform that uses it and switch its accounts back on there"
+           if seen_by_person else
+           "Nobody has seen the new token (Amazon gave it to renewbot directly), so only a connector can deliver "
+           "it: give this token a `connector` in the import file (see *Connecting your platform* in the README)")
     return [
-        section(":large_yellow_circle: renewbot recorded the change; *the platform still needs it*. Paste the new "
-                "token into the platform that uses it and switch its accounts back on there, then press "
-                f"*{DONE_LABEL}*."),
+        section(f":large_yellow_circle: renewbot recorded the change; *the platform still needs it*. {how}, then "
+                f"press *{DONE_LABEL}*."),
         {"type": "actions", "block_id": ids.PLATFORM_DONE_BLOCK,
          "elements": [button(DONE_LABEL, ids.PLATFORM_DONE_BUTTON, value=str(renewal_id), style="primary")]},
     ]

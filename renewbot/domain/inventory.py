@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from renewbot.domain.kinds import BUILTIN_KINDS
+from renewbot.domain.kinds import BUILTIN_KINDS, resolve
 from renewbot.domain.marketplaces import known_codes, marketplace
 from renewbot.domain.patterns import CHANNEL_RE, CONTROL_RE, ID_RE, OWNER_RE, OWNER_WILDCARD, URL_RE
 from renewbot.domain.thresholds import UNKNOWN_EXPIRY
@@ -28,7 +28,9 @@ SECTIONS = ("kinds", "connectors", "accounts", "tokens")
 KIND_KEYS = {"id", "label", "pattern", "pattern_message", "lifetime_days", "notify_days", "steps", "reminder"}
 ACCOUNT_KEYS = {"id", "name", "enabled", "fetch_orders", "settings_url", "retired"}
 TOKEN_KEYS = {"id", "kind", "name", "expires_at", "channel", "owners", "accounts", "app_id", "notify_days",
-              "retired", "connector", "verify_url", "source", "marketplace", "escalate_to"}
+              "retired", "connector", "verify_url", "source", "marketplace", "escalate_to", "selling_partner_id"}
+# Amazon's seller ids (merchant tokens) are capitals and digits, e.g. A2EUQ1WTGCTBG2.
+SELLING_PARTNER_ID_RE = re.compile(r"[A-Z0-9]{1,64}")
 CONNECTOR_KEYS = {"id", "type"}  # the rest belong to the type, which checks them
 
 
@@ -161,6 +163,22 @@ def _escalate_to(c: _Checker, where: str, item: dict) -> str | None:
         return value
     c.add(where, f"escalate_to {str(value)[:40]!r} is not a user group id (S…) or the word channel")
     return None
+
+
+def _selling_partner_id(c: _Checker, where: str, item: dict, kind: str | None) -> str | None:
+    """The Amazon seller an SP-API re-authorization must come from (Amazon's ids: capitals and digits)."""
+    value = item.get("selling_partner_id")
+    if value is None:
+        return None
+    if not (isinstance(value, str) and SELLING_PARTNER_ID_RE.fullmatch(value)):
+        c.add(where, f"selling_partner_id {str(value)[:70]!r} is not an Amazon seller id (1 to 64 capital letters "
+                     "and digits, e.g. A2EXAMPLE1SELLER)")
+        return None
+    if kind is not None and resolve(kind).authorization is None:
+        c.add(where, f"selling_partner_id is only for tokens renewed through Amazon's authorization "
+                     f"(kind amazon-sp-api), not kind {kind!r}")
+        return None
+    return value
 
 
 def _retired(c: _Checker, where: str, item: dict) -> dict:
@@ -354,6 +372,7 @@ class InventoryChecker:
         retired = _retired(c, where, item)
         place = _marketplace(c, where, item)
         escalate_to = _escalate_to(c, where, item)
+        seller = _selling_partner_id(c, where, item, kind)
         if ident is None:
             return
         if ident in self.tokens:
@@ -365,7 +384,7 @@ class InventoryChecker:
                                   accounts=[same(a) for a in dict.fromkeys(refs)],
                                   notify_days=None if days is None else self._ladders.setdefault(tuple(days), days),
                                   connector=connector, verify_url=verify_url, source=source, marketplace=place,
-                                  escalate_to=escalate_to,
+                                  escalate_to=escalate_to, selling_partner_id=seller,
                                   # False: the source will tell (the importer keeps a stored expiry, or waits)
                                   expiry_known=expires is not None,
                                   **retired)

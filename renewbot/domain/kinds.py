@@ -52,6 +52,9 @@ class Kind:
     multiline: bool = False  # the value spans lines (PEM): line breaks and spaces inside it are part of it
     # Kinds renewed in the same place for the same seller: their tokens sharing an account remind of each other.
     pairs_with: tuple[str, ...] = ()
+    # Where a new value can come straight from its provider, never through a person (renewbot.usecases.amazon_oauth):
+    # "amazon" (Amazon's website authorization workflow) or None.
+    authorization: str | None = None
     _compiled: re.Pattern | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +128,7 @@ BUILTIN_KINDS: dict[str, Kind] = {k.id: k for k in (
          pattern_message="An SP-API refresh token starts with Atzr| — check you copied the refresh token, "
                          "not the access token.",
          lifetime_days=365, steps=_SP_API_STEPS, placeholder="Atzr|…", verifier="lwa", pairs_with=("amazon-mws",),
+         authorization="amazon",
          reminder=f"Re-authorise {APP} in Seller Central → {MANAGE_APPS}, then paste the new refresh token."),
     Kind(id="amazon-lwa-client-secret", label="Amazon LWA client secret", pattern=r"(?s)amzn1\.oa2-cs\.v1\..+",
          pattern_message="An LWA client secret starts with amzn1.oa2-cs.v1. — check you copied the secret, "

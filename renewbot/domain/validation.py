@@ -189,12 +189,7 @@ def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: st
             problem := expiry_problem(new_day, current=current_expiry, now=now)):
         errors[EXPIRY_FIELD] = problem
     served = set(account_ids)
-    if form.large:
-        reenable, no_fetch = _large_choices(form, served, errors)
-    else:
-        groups = -(-len(account_ids) // CHECKBOX_GROUP)
-        reenable = _chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors)
-        no_fetch = _chosen(form.no_fetch, NOFETCH_FIELD_PREFIX, groups, errors)
+    reenable, no_fetch = _account_choices(form, account_ids, errors)
     if errors:
         raise RenewalRejected(errors)
     return Submission(
@@ -202,3 +197,29 @@ def validate_renewal(form: RenewalForm, *, token_id: str, version: int, kind: st
         new_expiry=new_expiry if new_expiry is not None else as_expiry(new_day),
         reenable=frozenset(reenable & served), no_fetch=frozenset(no_fetch & served),
     )
+
+
+def _account_choices(form: RenewalForm, account_ids: Sequence[str], errors: dict[str, str]) -> tuple[set, set]:
+    if form.large:
+        return _large_choices(form, set(account_ids), errors)
+    groups = -(-len(account_ids) // CHECKBOX_GROUP)
+    return (_chosen(form.reenable, REENABLE_FIELD_PREFIX, groups, errors),
+            _chosen(form.no_fetch, NOFETCH_FIELD_PREFIX, groups, errors))
+
+
+def validate_choices(form: RenewalForm, *, kind: str | Kind, current_expiry: datetime, account_ids: Sequence[str],
+                     now: datetime) -> tuple[date | None, frozenset[str], frozenset[str]]:
+    """(new expiry day, re-enable, no-fetch): everything validate_renewal checks but the secret, for a form whose
+    secret comes later from outside Slack (validate_renewal then checks it all again with the secret).
+    Raises RenewalRejected. A date is optional only for a kind that reads the expiry from the value."""
+    kind = kind if isinstance(kind, Kind) else resolve(kind)
+    errors: dict[str, str] = {}
+    new_day = _new_day(form.expiry, errors)
+    if EXPIRY_FIELD not in errors and not (kind.expiry_from_value and new_day is None) and (
+            problem := expiry_problem(new_day, current=current_expiry, now=now)):
+        errors[EXPIRY_FIELD] = problem
+    reenable, no_fetch = _account_choices(form, account_ids, errors)
+    if errors:
+        raise RenewalRejected(errors)
+    served = set(account_ids)
+    return new_day, frozenset(reenable & served), frozenset(no_fetch & served)

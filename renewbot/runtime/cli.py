@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None, *, prog: str = "renewbot") -> int:
             print(f"{args.command}: created a new database at {describe_database(engine)}", file=sys.stderr)
         box = SecretBox(settings.token_encryption_keys)
         stored_lwa_secret = lwa_secret_source(engine=engine, box=box, client_id=settings.amazon_lwa_client_id)
-        deps = Deps(engine=engine, box=box, metrics=Metrics.for_app(),
+        deps = Deps(engine=engine, box=box, metrics=Metrics.for_app(), entry=settings.entry,
                     verifier=HttpVerifier.from_settings(settings, stored_lwa_secret=stored_lwa_secret))
         # Connector signing secrets have no telling shape: redact them by value too (they are never logged
         # on purpose; this catches a library's slip).

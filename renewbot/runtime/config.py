@@ -173,6 +173,11 @@ class Settings:
         log_format = (get("LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be {' or '.join(LOG_FORMATS)}")
+        entry = SecretEntrySettings.from_values(get)
+        if entry.amazon_spapi_app_id and entry.public_url and not get("AMAZON_LWA_CLIENT_ID"):
+            # Caught now rather than at the first person's return from Amazon's consent page.
+            raise ConfigError("AMAZON_SPAPI_APP_ID needs AMAZON_LWA_CLIENT_ID (and its secret, in "
+                              "AMAZON_LWA_CLIENT_SECRET or a tracked amazon-lwa-client-secret token)")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -189,5 +194,5 @@ class Settings:
             admins=admins,
             log_format=log_format,
             attention=AttentionSettings.from_values(get),
-            entry=SecretEntrySettings.from_values(get),
+            entry=entry,
         )

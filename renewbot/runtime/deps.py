@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from renewbot.crypto import SecretBox
+from renewbot.runtime.config import SecretEntrySettings
 from renewbot.runtime.metrics import Metrics
 from renewbot.usecases.verify import NoVerifier, Verifier
 
@@ -29,3 +30,5 @@ class Deps:
     wake_connectors: threading.Event = field(default_factory=threading.Event)
     # What GET /metrics serves: one per process, each with a registry of its own (tests never share counts).
     metrics: Metrics = field(default_factory=Metrics.for_app)
+    # How a renewed secret reaches renewbot (Settings.entry): the Slack form, the private page, Amazon's consent.
+    entry: SecretEntrySettings = field(default_factory=SecretEntrySettings)

@@ -128,7 +128,7 @@ def _serve_http(app: App, settings: Settings, deps: Deps, host: str, stop: threa
 
     wsgi = make_wsgi_app(app, deps.engine, settings.slack_signing_secret or "", max_body_bytes=settings.max_body_bytes,
                          slack_health=health, slack_events=slack_events, pacer=pacer, metrics=deps.metrics,
-                         clock=deps.clock)
+                         clock=deps.clock, deps=deps)
     server = create_server(wsgi, host=host, port=settings.port, **waitress_options(settings))
 
     def shutdown() -> None:

@@ -1,4 +1,5 @@
-"""The HTTP side of `serve`: POST /slack/events (bolt) and GET /healthz, as one WSGI app."""
+"""The HTTP side of `serve`: POST /slack/events (bolt) and GET /healthz, as one WSGI app (and, with PUBLIC_URL,
+the private entry page under /renew/ and Amazon's authorization callback)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 
+from handlers.access import Access
+from handlers.lookups import FormLookups
 from handlers.replay import ReplayGuard
 from jobs.pacing import ChannelPacer
 from renewbot.runtime.api import API_PREFIX, content_length, make_api_app, respond
 from renewbot.runtime.config import DEFAULT_MAX_BODY_BYTES
-from renewbot.runtime.deps import utc_now
+from renewbot.runtime.deps import Deps, utc_now
 from renewbot.runtime.feeds import CALENDAR_PATH, METRICS_PATH, make_feeds
 from renewbot.runtime.log_context import log_ids, request_id
+from renewbot.runtime.oauth_callback import OAUTH_CALLBACK_PATH, make_oauth_callback
+from renewbot.runtime.secret_page import PAGE_PREFIX, make_secret_page, may_act_for
 from storage.db import ping
 
 logger = logging.getLogger(__name__)
@@ -47,12 +52,14 @@ def _ack_only(start_response) -> list[bytes]:
 
 def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                   slack_health=None, guard: ReplayGuard | None = None, slack_events: bool = True,
-                  pacer: ChannelPacer | None = None, metrics=None, clock=utc_now):
+                  pacer: ChannelPacer | None = None, metrics=None, clock=utc_now, deps: Deps | None = None):
     """`slack_health` (jobs.deliver.SlackHealth): when Slack refuses the bot token, /healthz says 503 and why,
     and the API edits no notices. `pacer`: the process's one, so the API's notice edits keep delivery's pace.
     `guard` drops replays of a signed request (valid for 5 minutes) and floods by one person, shared by replicas
     through the database; by default a ReplayGuard on `engine`. `slack_events=False` (Socket Mode: Slack comes
-    over the socket) serves every route but POST /slack/events, which then answers 404 like any unknown path."""
+    over the socket) serves every route but POST /slack/events, which then answers 404 like any unknown path.
+    `deps` whose `entry.public_url` is set: the pages people reach from Slack's links, the private entry page
+    (PAGE_PREFIX) and Amazon's callback (OAUTH_CALLBACK_PATH); both answer in Slack with the app's client."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
     # Socket Mode needs no signing secret (Slack does not call us): no verifier then, and no events route.
     verifier = SignatureVerifier(signing_secret) if slack_events else None
@@ -60,6 +67,12 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
     api = make_api_app(engine, app.client, max_body_bytes=max_body_bytes, pacer=pacer, health=slack_health)
     # GET /calendar.ics (calendar-scoped keys) and GET /metrics (metrics-scoped keys; 404 without `metrics`).
     feeds = make_feeds(engine, metrics, clock=clock)
+    entry_page = oauth = None
+    if deps is not None and deps.entry.public_url:
+        # The person is the one the pending renewal names: their ownership is checked again as the secret arrives.
+        may_act = may_act_for(Access(app.client), FormLookups(engine))
+        entry_page = make_secret_page(deps=deps, client=app.client, may_act=may_act, max_body_bytes=max_body_bytes)
+        oauth = make_oauth_callback(deps=deps, client=app.client, may_act=may_act)
 
     def events(environ, start_response):
         length = content_length(environ, missing=0)
@@ -105,6 +118,10 @@ def make_wsgi_app(app: App, engine: Engine, signing_secret: str, *, max_body_byt
             return feeds(environ, start_response)
         if path.startswith(API_PREFIX):  # the platform's API (Bearer keys), never Slack's
             return api(environ, start_response)
+        if entry_page is not None and path.startswith(PAGE_PREFIX):
+            return entry_page(environ, start_response)
+        if oauth is not None and path == OAUTH_CALLBACK_PATH:
+            return oauth(environ, start_response)
         if not slack_events:
             return respond(start_response, "404 Not Found", {"error": "not found"})
         return slack(environ, start_response)

@@ -50,7 +50,8 @@ class AuditEntry:
     @property
     def by(self) -> str:
         """Who renewed, for people: a Slack user, or where a renewal outside renewbot was seen."""
-        return f"seen at {self.via} (outside renewbot)" if self.via else self.renewed_by
+        # A source's address ("tls://…"); "page" and "amazon" name how a person in Slack gave the secret.
+        return f"seen at {self.via} (outside renewbot)" if self.via and "://" in self.via else self.renewed_by
 
     def to_json(self) -> dict:
         return {

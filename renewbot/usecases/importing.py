@@ -115,7 +115,7 @@ _DEFAULTS: dict[Any, dict] = {Account: {"retired": False},
                               Token: {"secret_encrypted": None, "version": 1, "retired": False}}
 _TOKEN_COLUMNS = ["id", "kind", "name", "channel", "app_id", "expires_at", "owners", "notify_days", "retired",
                   "notify_from", "version", "connector", "verify_url", "source", "expiry_known", "marketplace",
-                  "escalate_to"]
+                  "escalate_to", "selling_partner_id"]
 
 
 def _saved(changes: dict) -> queries.Save:

@@ -44,11 +44,12 @@ class RenewalOutcome:
     renewal_id: int | None = None  # the audit row (the "Done in the platform" button names it)
     connector: str | None = None  # where the renewal is being delivered; None: the platform still needs it by hand
     delivery_id: str | None = None  # that delivery's Renewbot-Delivery id
+    via: str | None = None  # Renewal.via: None (the Slack form), "page" (the private page), "amazon" (its consent)
 
 
 def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, user_id: str,
                   now: datetime, kind_ladder: Sequence[int] | None = None,
-                  verification: str | None = None) -> RenewalOutcome:
+                  verification: str | None = None, via: str | None = None) -> RenewalOutcome:
     """Stores the secret, moves the expiry, re-enables accounts, closes notices, writes the audit row.
 
     The caller commits. The version check makes a doubled submission apply once.
@@ -83,14 +84,14 @@ def apply_renewal(*, session: Session, box: SecretBox, submission: Submission, u
                             enabled=account.enabled, fetch_orders=account.fetch_orders))
     notices.close_notices(session=session, token_id=token.id, now=now)
     renewal = Renewal(token_id=token.id, renewed_by=user_id, renewed_at=now, old_expires_at=old_expiry,
-                      new_expires_at=submission.new_expiry, accounts=changes, verification=verification)
+                      new_expires_at=submission.new_expiry, accounts=changes, verification=verification, via=via)
     session.add(renewal)
     session.flush()
     delivery = _plan_delivery(session=session, token=token, renewal_id=renewal.id, now=now)
     return RenewalOutcome(token_id=token.id, token_name=token.name, channel=token.channel, renewed_by=user_id,
                           old_expiry=old_expiry, new_expiry=submission.new_expiry, accounts=changes, thread=thread,
                           verification=verification, renewal_id=renewal.id, connector=token.connector,
-                          delivery_id=delivery.delivery_id if delivery else None)
+                          delivery_id=delivery.delivery_id if delivery else None, via=via)
 
 
 def _plan_delivery(*, session: Session, token: Token, renewal_id: int, now: datetime) -> Delivery | None:
@@ -132,13 +133,16 @@ def _decided_on(*, session: Session, token: Token) -> dict[str, object]:
 
 def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
           may_act: Callable[[Sequence[str]], bool], now: datetime, verifier: Verifier | None = None,
-          metrics: Metrics | None = None) -> RenewalOutcome:
+          metrics: Metrics | None = None, via: str | None = None,
+          in_transaction: Callable[[Session], object] | None = None) -> RenewalOutcome:
     """Checks who asks and what they entered, verifies the new value with its issuer, then applies it in one
     committed transaction.
 
     Raises RenewalRejected (messages by field) or StaleRenewal; nothing is changed then.
     `may_act(owners)` answers whether the requester may act for a token with these owners. The verifier's network
     call happens between the reads and the write transaction: never while a transaction is open.
+    `in_transaction(session)` runs first in the write transaction (a secret entered outside Slack consumes its
+    pending renewal there: both commit, or neither); `via` is stored on the audit row.
     """
     with session_scope(engine) as session:
         token = queries.get_token(session=session, token_id=request.token_id)
@@ -159,6 +163,8 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
     if checked is not None and checked.state == REFUSED:
         raise RenewalRejected({SECRET_FIELD: checked.reason})
     with session_scope(engine) as session, bounded_lock_waits(session, LOCK_WAIT_SECONDS):
+        if in_transaction is not None:
+            in_transaction(session)
         token = queries.get_token(session=session, token_id=request.token_id)
         if token is None:
             raise RenewalRejected({TOKEN_FIELD: "This token no longer exists."})
@@ -169,6 +175,6 @@ def renew(*, engine: Engine, box: SecretBox, request: RenewalRequest,
             raise StaleRenewal(f"token {token.id}'s {changed} changed since the form was submitted", token.name)
         outcome = apply_renewal(session=session, box=box, submission=submission, user_id=request.user_id, now=now,
                                 kind_ladder=kind.notify_days,
-                                verification=checked.stored if checked is not None else None)
+                                verification=checked.stored if checked is not None else None, via=via)
     (metrics or NO_METRICS).renewal(kind.id)  # committed: session_scope left without an exception
     return replace(outcome, verified_by=checked.by if checked is not None else None)

@@ -72,7 +72,7 @@ GENERIC_STEPS = (
 
 # A kind that checks nothing with an issuer and reads nothing from the value: one line, single-value token.
 PLAIN_VALUE = {"verifier": None, "expiry_from_value": None, "value_label": "token", "secret_hint": None,
-               "multiline": False, "pairs_with": ()}
+               "multiline": False, "pairs_with": (), "authorization": None}
 
 
 def fields(kind: Kind) -> dict:
@@ -101,7 +101,7 @@ def test_sp_api_exactly():
         "lifetime_days": 365, "notify_days": None, "steps": SP_API_STEPS,
         "reminder": "Re-authorise {app} in Seller Central → {manage_apps}, then paste the new refresh token.",
         "placeholder": "Atzr|…", "legacy": False, "verifier": "lwa", "expiry_from_value": None, "value_label": "token",
-        "secret_hint": None, "multiline": False, "pairs_with": ("amazon-mws",)}
+        "secret_hint": None, "multiline": False, "pairs_with": ("amazon-mws",), "authorization": "amazon"}
 
 
 def test_lwa_client_secret_exactly():
@@ -148,7 +148,7 @@ def test_jwt_exactly():
         "placeholder": "eyJhbGciOi….eyJleHAiOi….…", "legacy": False, "verifier": None,
         "expiry_from_value": read_jwt, "value_label": "JWT",
         "secret_hint": "The whole JWT, at most 3,000 characters; its expiry (exp) is read from it.",
-        "multiline": False, "pairs_with": ()}
+        "multiline": False, "pairs_with": (), "authorization": None}
 
 
 def test_x509_exactly():
@@ -160,7 +160,7 @@ def test_x509_exactly():
         "expiry_from_value": read_certificate, "value_label": "certificate",
         "secret_hint": "PEM, at most 3,000 characters (Slack's limit): for a longer chain paste only its first "
                        "(leaf) certificate, or use the private entry page. Never the private key.",
-        "multiline": True, "pairs_with": ()}
+        "multiline": True, "pairs_with": (), "authorization": None}
 
 
 # --- judging a pasted secret ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -32,13 +33,15 @@ def standin_settings(api_url: str, **overrides) -> Settings:
 
 
 class BotServer:
-    def __init__(self, settings: Settings, deps: Deps, slack) -> None:
+    def __init__(self, settings: Settings, deps: Deps, slack, *, port: int = 0) -> None:
+        """`port`: 0 for any free one; a reserved one (free_port()) when deps.entry.public_url must name it."""
         self.slack = slack
         self.app = build_app(settings, deps)
         wsgi = make_wsgi_app(self.app, deps.engine, settings.slack_signing_secret,
-                             max_body_bytes=settings.max_body_bytes)
+                             max_body_bytes=settings.max_body_bytes, deps=deps)
         # The production server's options, with fewer threads for a test.
-        self.server = create_server(wsgi, host="127.0.0.1", port=0, **{**waitress_options(settings), "threads": 4})
+        self.server = create_server(wsgi, host="127.0.0.1", port=port,
+                                    **{**waitress_options(settings), "threads": 4})
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.events = self.url + "/slack/events"
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -75,6 +78,13 @@ class BotServer:
         payload = view_submission_payload(view=view, values=values, user_id=user)
         status, _, body = self.post(form_payload_body(payload))
         return status, (json.loads(body) if body.strip() else None)
+
+
+def free_port() -> int:
+    """A local port nothing listens on now, for a server whose public URL must be known before it starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def settle(seconds: float = 0.3) -> None:

@@ -1,0 +1,34 @@
+"""Pending renewals (PendingRenewal): a renewal waiting for its secret from outside Slack. Callers own commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from storage.models import PendingRenewal
+
+
+def add(*, session: Session, row: PendingRenewal) -> PendingRenewal:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def by_key_hash(*, session: Session, key_hash: str) -> PendingRenewal | None:
+    return session.exec(select(PendingRenewal).where(PendingRenewal.key_hash == key_hash)).first()
+
+
+def mark_used(*, session: Session, row_id: int, now: datetime) -> bool:
+    """Marks the row used unless it already was; False when another request got there first (a conditional
+    UPDATE, so two replicas completing the same link at once cannot both win)."""
+    result = session.execute(update(PendingRenewal)
+                             .where(col(PendingRenewal.id) == row_id, col(PendingRenewal.used_at).is_(None))
+                             .values(used_at=now))
+    return result.rowcount == 1
+
+
+def prune(*, session: Session, before: datetime) -> int:
+    """Forgets rows expired before `before` (used or not); returns how many."""
+    return session.execute(delete(PendingRenewal).where(col(PendingRenewal.expires_at) < before)).rowcount
