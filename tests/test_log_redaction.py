@@ -103,3 +103,30 @@ def test_a_connector_signing_secret_is_redacted_by_value_in_every_command(tmp_pa
     logging.getLogger("renewbot.test").warning("a library's slip: %s", planted)
     err = capsys.readouterr().err
     assert planted not in err and "a library's slip: [redacted]" in err
+
+
+@pytest.mark.parametrize("line,kept", [
+    ("Client disconnected while serving /renew/Abc_def-GHIjklMNOpqrSTUvwxYZ0123456789abcdefg", "/renew/"),
+    ("GET /oauth/amazon/callback?state=abcDEF123_-xyz&selling_partner_id=A1SELLER&spapi_oauth_code=RHxyz123",
+     "selling_partner_id=A1SELLER"),
+    ("GET /calendar.ics?key=rbk_abcdefghijklmnopqrstuvwxyz123 HTTP/1.1", "/calendar.ics?key="),
+])
+def test_one_time_ids_states_codes_and_keys_in_logged_urls_are_redacted(line, kept):
+    """waitress logs the path of a request a client dropped: a private page's path carries its one-time id."""
+    from renewbot.runtime.logs import redact
+    out = redact(line)
+    assert kept in out and "[redacted]" in out
+    for secret in ("Abc_def-GHIjkl", "abcDEF123", "RHxyz123", "rbk_abcdef"):
+        assert secret not in out
+
+
+def test_waitress_logs_only_warnings():
+    from renewbot.runtime.logs import configure_logging
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.getLogger("waitress").level
+    try:
+        configure_logging(verbose=True)
+        assert not logging.getLogger("waitress.channel").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.getLogger("waitress").setLevel(saved[2])

@@ -24,6 +24,11 @@ SECRET_PATTERNS = re.compile("|".join([
     r"rbk_[A-Za-z0-9_-]{20,}",                          # renewbot's own API keys
     r"gAAAAA[A-Za-z0-9_\-=]{20,}",                      # Fernet ciphertext: harmless alone, still not for logs
     r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=",            # Fernet keys (32 bytes, url-safe base64)
+    r"(?<=/renew/)[A-Za-z0-9_-]{16,}",                  # a private page's one-time id, in a logged path
+    r"(?<=[?&]state=)[^&\s\"']+",                     # an OAuth state in a logged query string
+    r"(?<=[?&]code=)[^&\s\"']+",                      # an OAuth code (and spapi_oauth_code below)
+    r"(?<=spapi_oauth_code=)[^&\s\"']+",
+    r"(?<=[?&]key=)[^&\s\"']+",                       # an API key given in a URL (calendar feeds)
 ]))
 
 
@@ -75,7 +80,8 @@ LOG_FORMATS = ("text", "json")  # LOG_FORMAT's values (config.py checks against 
 
 
 # Libraries whose INFO lines describe their own workings, not what the user asked for.
-QUIET_LIBRARIES = ("alembic", "apscheduler", "waitress.queue")
+# waitress logs the path of a request a client dropped, at INFO: a private page's path holds its one-time id.
+QUIET_LIBRARIES = ("alembic", "apscheduler", "waitress")
 
 
 def configure_logging(*, verbose: bool = False, secrets: Sequence[str] = (), log_format: str = "text") -> None:
