@@ -24,6 +24,7 @@ from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.log_context import log_ids
 from renewbot.usecases.amazon import paired_of
+from renewbot.usecases.amazon_oauth import VIA as AMAZON_VIA
 from renewbot.usecases.amazon_oauth import consent_url, seller_central_note
 from renewbot.usecases.outside_renewal import NotAllowed, entry_for, start
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
@@ -177,7 +178,7 @@ def announce(client, outcome: RenewalOutcome, *, deps: Deps) -> None:
         text, blocks = text + on_its_way_text(outcome.connector), [*blocks, on_its_way_block(outcome.connector)]
     else:
         text, blocks = text + not_connected_text(), [
-            *blocks, *not_connected_blocks(outcome.renewal_id, seen_by_person=outcome.via != "amazon")]
+            *blocks, *not_connected_blocks(outcome.renewal_id, seen_by_person=outcome.via != AMAZON_VIA)]
     channel, root = outcome.thread or (outcome.channel, None)
     try:
         posted = client.chat_postMessage(channel=channel, thread_ts=root, text=text, blocks=blocks)

@@ -208,6 +208,9 @@ class PendingRenewal(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     expires_at: datetime = Field(sa_column=_dt(nullable=False, index=True))
     used_at: datetime | None = Field(default=None, sa_column=_dt())
+    # An Amazon callback exchanging this state's code holds it until then (every replica sees it): a code spent
+    # twice can make Amazon revoke what it issued.
+    claimed_until: datetime | None = Field(default=None, sa_column=_dt())
 
 
 # The attention audit: who acknowledged, snoozed, muted or unmuted what, and when. Never updated or deleted;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import PendingRenewal
@@ -27,6 +27,21 @@ def mark_used(*, session: Session, row_id: int, now: datetime) -> bool:
                              .where(col(PendingRenewal.id) == row_id, col(PendingRenewal.used_at).is_(None))
                              .values(used_at=now))
     return result.rowcount == 1
+
+
+def claim(*, session: Session, row_id: int, now: datetime, until: datetime) -> bool:
+    """Claims an unused row until `until` unless someone else holds an unexpired claim; False then (a
+    conditional UPDATE: of two replicas claiming at once, one wins)."""
+    result = session.execute(update(PendingRenewal)
+                             .where(col(PendingRenewal.id) == row_id, col(PendingRenewal.used_at).is_(None),
+                                    or_(col(PendingRenewal.claimed_until).is_(None),
+                                        col(PendingRenewal.claimed_until) < now))
+                             .values(claimed_until=until))
+    return result.rowcount == 1
+
+
+def release(*, session: Session, row_id: int) -> None:
+    session.execute(update(PendingRenewal).where(col(PendingRenewal.id) == row_id).values(claimed_until=None))
 
 
 def prune(*, session: Session, before: datetime) -> int:

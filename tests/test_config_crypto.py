@@ -212,6 +212,8 @@ def test_amazon_authorization_without_an_lwa_client_is_refused_at_start():
     ({"SECRET_ENTRY": "page"}, "needs PUBLIC_URL"),
     ({"PUBLIC_URL": "http://renewbot.example.com"}, "PUBLIC_URL"),
     ({"PUBLIC_URL": "https://x.example", "SECRET_ENTRY": "slack"}, "SECRET_ENTRY"),
+    ({"PUBLIC_URL": "https://x.example/?a=1"}, "without a query string or fragment"),
+    ({"PUBLIC_URL": "https://x.example/base#top"}, "without a query string or fragment"),
 ])
 def test_bad_secret_entry_settings_are_refused(environ, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from renewbot.blocks import ids
 from renewbot.blocks.common import MAX_HEADER_TEXT, button, context, escape, plain, section
-from renewbot.usecases.amazon_oauth import STATE_MINUTES
+from renewbot.usecases.pending import AMAZON_TTL
+
+STATE_MINUTES = int(AMAZON_TTL.total_seconds() // 60)
 
 BUTTON_TEXT = "Authorize with Amazon"
 MAX_URL = 3000  # Slack's limit for a button's url

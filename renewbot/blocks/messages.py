@@ -30,12 +30,16 @@ def verification_text(outcome: RenewalOutcome) -> str | None:
 
 # Where the secret came from, when not the Slack form (RenewalOutcome.via): Slack never saw it then.
 _VIA = {"page": "The new value was entered on renewbot's private page, not in Slack.",
-        "amazon": "Authorized with Amazon by <@{user}>: the new authorization went from Amazon to renewbot directly."}
+        "amazon": "Authorized with Amazon by <@{user}>{seller}: the new authorization went from Amazon to renewbot "
+                  "directly."}
 
 
 def via_text(outcome: RenewalOutcome) -> str | None:
     line = _VIA.get(outcome.via or "")
-    return line.format(user=outcome.renewed_by) if line else None
+    seller = getattr(outcome, "seller", None)  # amazon_oauth.AmazonOutcome names the seller authorized
+    if not line:
+        return None
+    return line.format(user=outcome.renewed_by, seller=f" for seller {escape(seller)}" if seller else "")
 
 
 def confirmation_text(outcome: RenewalOutcome) -> str:

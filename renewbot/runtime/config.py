@@ -85,6 +85,8 @@ class SecretEntrySettings:
         public_url = (get("PUBLIC_URL") or "").rstrip("/") or None
         if public_url and (problem := secure_url_problem(public_url, "PUBLIC_URL")):
             raise ConfigError(problem)
+        if public_url and ("?" in public_url or "#" in public_url):  # links are built by appending paths to it
+            raise ConfigError("PUBLIC_URL must be a base address without a query string or fragment")
         entry = (get("SECRET_ENTRY") or ("page" if public_url else "modal")).lower()
         if entry not in SECRET_ENTRIES:
             raise ConfigError(f"SECRET_ENTRY must be {' or '.join(SECRET_ENTRIES)}")

@@ -6,29 +6,30 @@ In this order, each refusal a plain page that changes nothing:
 3. the seller: when the token names its `selling_partner_id`, Amazon must have sent that one (the guide's first
    pitfall: someone still signed in to another seller account authorizes that one);
 4. the code, exchanged at LWA for the refresh token (outside any transaction);
-5. one transaction (outside_renewal.complete): the state consumed, the owner re-checked, the renewal applied.
+5. one transaction (outside_renewal.complete): the state consumed, the owner and the seller re-checked (the
+   seller stored when the token had none), the renewal applied.
 Then, after the commit, the thread confirmation and "Renewed: you can close this tab".
 
-A refused exchange does not consume the state: nothing changed, and the same link (valid 15 minutes, once)
-can be pressed again for a new code. Two callbacks with the same state in one process are not run side by side:
-the second is told to wait for the first (a code spent twice can make Amazon revoke what it issued).
+Before the exchange the token's version and owners are checked too (a code spent on a renewal that would be
+refused is wasted), and the state is claimed in the database (PendingRenewal.claimed_until, committed first): a
+second callback with the same state, in any replica, is told to wait (a code spent twice can make Amazon revoke
+what it issued). A refused exchange releases the claim and does not consume the state: nothing changed, and the
+same link (valid 15 minutes, once) can be pressed again for a new code.
 
 The state, the code and the refresh token are never logged; nor is the query string.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import logging
 import re
-import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.log_context import log_ids
+from renewbot.runtime.secret_page_html import HEADERS, message_page
 from renewbot.usecases import pending
 from renewbot.usecases.amazon_oauth import (
     CALLBACK_PATH,
@@ -38,8 +39,10 @@ from renewbot.usecases.amazon_oauth import (
     VIA,
     ExchangeFailed,
     LwaClient,
+    WrongSeller,
     authorized_until,
     exchange_code,
+    with_seller,
     wrong_seller,
 )
 from renewbot.usecases.outside_renewal import NotAllowed, complete, open_pending
@@ -58,16 +61,6 @@ IGNORED = ("mws_auth_token",)
 _STATE_RE = re.compile(r"[A-Za-z0-9_-]{16,200}")
 _CODE_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,1024}")
 
-_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1d1c1d}"
-          "h1{font-size:1.4rem}")
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-# Nothing loads from anywhere, nothing runs, nothing is framed or submitted; only the one inline style above.
-CSP = (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
-       "frame-ancestors 'none'")
-HEADERS = (("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-           ("Referrer-Policy", "no-referrer"), ("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"),
-           ("X-Content-Type-Options", "nosniff"))
-
 RENEW_AGAIN = "Press Renew in Slack again for a new link."
 _REFUSED = {
     pending.UNKNOWN: ("404 Not Found", "This authorization is not one renewbot started",
@@ -85,30 +78,10 @@ _REFUSED = {
 
 
 def page(start_response, status: str, title: str, text: str) -> list[bytes]:
-    body = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)} · renewbot</title>"
-            f"<meta name=viewport content='width=device-width'><style>{_STYLE}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>").encode()
+    """A plain answer, with the private page's headers (no-store, CSP, DENY, no-referrer) on every status."""
+    body = message_page(title, text)
     start_response(status, [*HEADERS, ("Content-Length", str(len(body)))])
     return [body]
-
-
-class _InFlight:
-    """The states being completed in this process, by hash: a second request with one waits for nobody."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: set[str] = set()
-
-    def claim(self, key: str) -> bool:
-        with self._lock:
-            if key in self._held:
-                return False
-            self._held.add(key)
-            return True
-
-    def release(self, key: str) -> None:
-        with self._lock:
-            self._held.discard(key)
 
 
 def read_query(raw: str) -> dict[str, str] | str:
@@ -150,7 +123,6 @@ def make_oauth_callback(*, deps, client, may_act: Callable[[str, str, Sequence[s
         from handlers.views import announce
     lwa = lwa or LwaClient.from_verifier(deps.verifier) or LwaClient(lwa_url="", client_id=None)
     public_url = deps.entry.public_url or ""
-    inflight = _InFlight()
 
     def callback(environ, start_response):
         if environ.get("REQUEST_METHOD") != "GET":
@@ -159,63 +131,65 @@ def make_oauth_callback(*, deps, client, may_act: Callable[[str, str, Sequence[s
         params = read_query(environ.get("QUERY_STRING", ""))
         if isinstance(params, str):
             return page(start_response, "400 Bad Request", "Not renewed", params + " Nothing was changed.")
-        held = pending.key_hash(params["state"])
-        if not inflight.claim(held):
-            return page(start_response, "409 Conflict", "Already in progress",
-                        "Another tab is completing this authorization: wait for it. Nothing else was changed.")
         try:
             return _complete(start_response, params)
-        finally:
-            inflight.release(held)
+        except Exception:  # never waitress's bare 500: our page and headers; never the query in the log
+            logger.exception("the Amazon authorization callback failed")
+            return page(start_response, "500 Internal Server Error", "Something went wrong",
+                        "renewbot could not handle this. If the thread in Slack does not confirm the renewal, "
+                        + RENEW_AGAIN)
 
     def _complete(start_response, params: dict[str, str]):
-        now = deps.clock()
         try:
-            opened = open_pending(engine=deps.engine, key=params["state"], kind=pending.AMAZON, now=now)
+            opened = open_pending(engine=deps.engine, key=params["state"], kind=pending.AMAZON, now=deps.clock())
         except pending.PendingRefused as exc:
             logger.info("an Amazon authorization came back with a state renewbot refused (%s)", exc.reason)
             return page(start_response, *_REFUSED[exc.reason])
+        except StaleRenewal as exc:
+            return _stale(start_response, exc.token_name)
         found, seller = opened.pending, params["selling_partner_id"]
         with log_ids(token=found.token_id):
             with session_scope(deps.engine, commit=False) as session:
                 token = queries.get_token(session=session, token_id=found.token_id)
                 expected = token.selling_partner_id if token is not None else None
             if wrong_seller(stored=expected, sent=seller):
-                logger.warning("Amazon authorization for token %s by %s came from seller %s, not %s: refused",
-                               found.token_id, found.user_id, seller, expected)
-                return page(start_response, "409 Conflict", "You authorized a different seller account",
-                            f"Amazon sent back seller {seller}, but {opened.token_name} is for seller {expected}. "
-                            "Nothing was changed. Log out of every Amazon seller account, sign in to Seller Central "
-                            f"as {expected}, and press Authorize with Amazon again (or Renew in Slack if the link "
-                            "has expired).")
+                return _wrong_seller(start_response, opened, found, expected=expected, sent=seller)
+            # Before Amazon's code is spent (a Slack call: no transaction open); completion checks again.
+            if not may_act(found.user_id, found.token_id, opened.owners):
+                return _not_owner(start_response, opened)
+            with session_scope(deps.engine) as session:  # committed before the exchange: seen by every replica
+                claimed = pending.claim(session=session, pending=found, now=deps.clock())
+            if not claimed:
+                return page(start_response, "409 Conflict", "Already in progress",
+                            "Another tab is completing this authorization: wait for it. Nothing else was changed.")
             try:
                 refresh = exchange_code(code=params["spapi_oauth_code"], client=lwa, public_url=public_url)
             except ExchangeFailed as exc:
+                with session_scope(deps.engine) as session:  # nothing was spent: the link can be pressed again
+                    pending.release(session=session, pending=found)
                 logger.info("Amazon authorization for token %s by %s: the code exchange failed (%s); nothing changed",
                             found.token_id, found.user_id, exc.reason)
                 status = "400 Bad Request" if exc.reason == INVALID_GRANT else (
                     "503 Service Unavailable" if exc.reason == NOT_CONFIGURED else "502 Bad Gateway")
                 return page(start_response, status, "Not renewed", exc.message)
-            return _apply(start_response, params["state"], opened, refresh, seller, now)
+            # A fresh clock: the exchange took time, and the state may have expired during it.
+            return _apply(start_response, params["state"], opened, refresh, seller, deps.clock())
 
-    def _apply(start_response, state: str, opened, refresh: str, seller: str, now):
+    def _apply(start_response, state: str, opened, refresh: str, seller: str, now: datetime):
         found = opened.pending
         expiry = authorized_until(now.date()).isoformat()
         try:
             outcome = complete(engine=deps.engine, box=deps.box, pending_key=state,
                                kind=pending.AMAZON, secret=refresh, expiry_override=expiry, now=now,
-                               may_act=may_act, verifier=_Issued(), via=VIA, metrics=deps.metrics)
+                               may_act=may_act, verifier=_Issued(), via=VIA, metrics=deps.metrics, seller=seller)
         except pending.PendingRefused as exc:
             return page(start_response, *_REFUSED[exc.reason])
+        except WrongSeller as exc:
+            return _wrong_seller(start_response, opened, found, expected=exc.stored, sent=exc.sent)
         except NotAllowed:
-            logger.info("Amazon authorization for token %s: %s may no longer renew it; nothing changed",
-                        found.token_id, found.user_id)
-            return page(start_response, "403 Forbidden", "Not renewed",
-                        f"You are no longer one of {opened.token_name}'s owners, so nothing was changed.")
+            return _not_owner(start_response, opened)
         except StaleRenewal:
-            return page(start_response, "409 Conflict", "Not renewed",
-                        f"{opened.token_name} changed since you pressed Renew (someone renewed it, or its settings "
-                        f"were imported again). Nothing was changed. {RENEW_AGAIN}")
+            return _stale(start_response, opened.token_name)
         except RenewalRejected as exc:
             return page(start_response, "409 Conflict", "Not renewed",
                         " ".join(exc.errors.values()) + f" Nothing was changed. {RENEW_AGAIN}")
@@ -223,7 +197,8 @@ def make_oauth_callback(*, deps, client, may_act: Callable[[str, str, Sequence[s
             logger.exception("renewal of %s through Amazon's authorization failed; nothing was changed",
                              found.token_id)
             return page(start_response, "500 Internal Server Error", "Not renewed",
-                        "renewbot could not save this; nothing was changed. Press the link again in a minute.")
+                        "renewbot could not save this; nothing was changed. " + RENEW_AGAIN)
+        outcome = with_seller(outcome, seller)
         with log_ids(renewal=outcome.renewal_id):
             logger.info("token %s renewed by %s through Amazon's authorization (seller %s): %s -> %s",
                         outcome.token_id, outcome.renewed_by, seller, outcome.old_expiry.date(),
@@ -235,5 +210,25 @@ def make_oauth_callback(*, deps, client, may_act: Callable[[str, str, Sequence[s
         return page(start_response, "200 OK", "Renewed: you can close this tab",
                     f"{opened.token_name} now expires on {outcome.new_expiry:%Y-%m-%d}. renewbot confirms it in "
                     "Slack, in the notice's thread.")
+
+    def _wrong_seller(start_response, opened, found, *, expected: str, sent: str):
+        logger.warning("Amazon authorization for token %s by %s came from seller %s, not %s: refused",
+                       found.token_id, found.user_id, sent, expected)
+        return page(start_response, "409 Conflict", "You authorized a different seller account",
+                    f"Amazon sent back seller {sent}, but {opened.token_name} is for seller {expected}. "
+                    "Nothing was changed. Log out of every Amazon seller account, sign in to Seller Central "
+                    f"as {expected}, and press Authorize with Amazon again (or Renew in Slack if the link "
+                    "has expired).")
+
+    def _not_owner(start_response, opened):
+        logger.info("Amazon authorization for token %s: %s may no longer renew it; nothing changed",
+                    opened.pending.token_id, opened.pending.user_id)
+        return page(start_response, "403 Forbidden", "Not renewed",
+                    f"You are no longer one of {opened.token_name}'s owners, so nothing was changed.")
+
+    def _stale(start_response, token_name: str):
+        return page(start_response, "409 Conflict", "Not renewed",
+                    f"{token_name} changed since you pressed Renew (someone renewed it, or its settings "
+                    f"were imported again). Nothing was changed. {RENEW_AGAIN}")
 
     return callback

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from handlers.access import Access
 from handlers.lookups import FormLookups
 from handlers.views import announce
+from renewbot.blocks.secret_link import PAGE_PATH
 from renewbot.domain.validation import EXPIRY_FIELD, SECRET_FIELD
 from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.api import content_length
@@ -29,15 +30,16 @@ from renewbot.usecases.pending import PendingRefused
 
 logger = logging.getLogger(__name__)
 
-PAGE_PREFIX = "/renew/"
+PAGE_PREFIX = PAGE_PATH
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")  # secrets.token_urlsafe(32) is 43 of these
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The secret is at most MAX_SECRET (3,000) characters: percent-encoded, under 9 KB, plus the form token and date.
 MAX_PAGE_BODY_BYTES = 32 * 1024
 MayAct = Callable[[str, str, Sequence[str]], bool]
 
-_GONE = ("This link no longer works", "It was used, or it expired (a link works for 10 minutes). Nothing was "
-         "changed by opening it. To renew, press Renew in Slack again.")
+_GONE = ("This link no longer works", f"It was used, or it expired (a link works for "
+         f"{int(pending.PAGE_TTL.total_seconds() // 60)} minutes). Nothing was changed by opening it. To renew, "
+         "press Renew in Slack again.")
 _UNKNOWN = ("This link is not valid", "Check that you copied the whole link, or press Renew in Slack again.")
 
 
@@ -62,6 +64,12 @@ def _refused(start_response, reason: str):
     if reason in (pending.USED, pending.EXPIRED):
         return _message(start_response, "410 Gone", *_GONE)
     return _message(start_response, "404 Not Found", *_UNKNOWN)  # unknown, or another flow's key: say no more
+
+
+def _stale(start_response, token_name: str):
+    return _message(start_response, "409 Conflict", "Renewed meanwhile",
+                    f"{token_name} was renewed or changed since you pressed Renew: nothing was changed. Press Renew "
+                    "in Slack again if it still needs renewing.")
 
 
 def _form(start_response, status: str, opened: Opened, *, date_value: str | None = None,
@@ -107,6 +115,8 @@ def make_secret_page(*, deps: Deps, client, may_act: MayAct, max_body_bytes: int
             opened = open_pending(engine=deps.engine, key=key, kind=pending.PAGE, now=deps.clock())
         except PendingRefused as exc:
             return _refused(start_response, exc.reason)
+        except StaleRenewal as exc:  # the token moved on: a form that could only be refused is not offered
+            return _stale(start_response, exc.token_name)
         return _form(start_response, "200 OK", opened)
 
     def _submit(environ, start_response, key: str):
@@ -122,6 +132,8 @@ def make_secret_page(*, deps: Deps, client, may_act: MayAct, max_body_bytes: int
             opened = open_pending(engine=deps.engine, key=key, kind=pending.PAGE, now=deps.clock())
         except PendingRefused as exc:
             return _refused(start_response, exc.reason)
+        except StaleRenewal as exc:
+            return _stale(start_response, exc.token_name)
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
             fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
@@ -147,9 +159,7 @@ def make_secret_page(*, deps: Deps, client, may_act: MayAct, max_body_bytes: int
                             f"You are no longer one of {opened.token_name}'s owners. Nothing was changed. "
                             "Ask an admin to add you to the token's owners in the import file.")
         except StaleRenewal:
-            return _message(start_response, "409 Conflict", "Renewed meanwhile",
-                            f"{opened.token_name} was renewed or changed since you pressed Renew: nothing was "
-                            "changed. Press Renew in Slack again if it still needs renewing.")
+            return _stale(start_response, opened.token_name)
         except RenewalRejected as exc:
             errors = {SECRET_NAME if f == SECRET_FIELD else EXPIRY_NAME if f == EXPIRY_FIELD else f: m
                       for f, m in exc.errors.items()}
@@ -158,7 +168,10 @@ def make_secret_page(*, deps: Deps, client, may_act: MayAct, max_body_bytes: int
             logger.info("token %s renewed by %s on the private page: %s -> %s (%s)", outcome.token_id,
                         outcome.renewed_by, outcome.old_expiry.date(), outcome.new_expiry.date(),
                         outcome.verification or "not checked")
-            announce(client, outcome, deps=deps)  # after the commit; a Slack failure is logged, never undone
+            try:
+                announce(client, outcome, deps=deps)
+            except Exception:  # committed: the page must not say "nothing was changed"
+                logger.exception("renewal of %s saved, but announcing it failed", outcome.token_id)
         return _message(start_response, "200 OK", "Renewed: you can close this tab",
                         f"{opened.token_name} now expires on {outcome.new_expiry:%Y-%m-%d}. renewbot confirms in "
                         "the notice's thread in Slack.")

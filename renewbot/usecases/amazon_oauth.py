@@ -21,12 +21,13 @@ import re
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from renewbot.domain.kinds import MAX_SECRET, resolve
 from renewbot.domain.marketplaces import MARKETPLACES, marketplace
+from renewbot.usecases.renewal import RenewalOutcome
 from renewbot.usecases.verify import (
     LWA_PATH,
     MIN_RETRY_SECONDS,
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 AUTHORIZATION = "amazon"  # Kind.authorization of the kinds renewed this way
 PENDING_KIND = "amazon"  # PendingRenewal.kind of their states
 VIA = "amazon"  # Renewal.via of such a renewal
-STATE_MINUTES = 15
 AUTHORIZATION_DAYS = 365  # an SP-API authorization lasts a year from the day it is given
 CALLBACK_PATH = "/oauth/amazon/callback"
 CONSENT_PATH = "/apps/authorize/consent"
@@ -113,6 +113,34 @@ def redirect_uri(public_url: str) -> str:
 def wrong_seller(*, stored: str | None, sent: str) -> bool:
     """Amazon sent back another seller than the one the token is for (none stored: nothing to compare with)."""
     return bool(stored) and stored != sent
+
+
+class WrongSeller(Exception):
+    """Amazon sent back another seller than the one stored for the token: nothing is changed."""
+
+    def __init__(self, *, stored: str, sent: str) -> None:
+        super().__init__(f"seller {sent} is not {stored}")
+        self.stored = stored
+        self.sent = sent
+
+
+def settle_seller(token, sent: str) -> None:
+    """In the renewal's transaction: refuses another seller than the stored one, and stores `sent` when none is
+    stored yet (the first authorization names the seller every later one must match). Raises WrongSeller."""
+    if wrong_seller(stored=token.selling_partner_id, sent=sent):
+        raise WrongSeller(stored=token.selling_partner_id, sent=sent)
+    if not token.selling_partner_id:
+        token.selling_partner_id = sent
+
+
+@dataclass(frozen=True)
+class AmazonOutcome(RenewalOutcome):
+    """A renewal authorized with Amazon, and for which seller (named in the thread's confirmation)."""
+    seller: str | None = None
+
+
+def with_seller(outcome: RenewalOutcome, seller: str) -> AmazonOutcome:
+    return AmazonOutcome(**{f.name: getattr(outcome, f.name) for f in fields(outcome)}, seller=seller)
 
 
 class ExchangeFailed(Exception):

@@ -19,11 +19,11 @@ from renewbot.blocks.modal import IN_FORM, ON_PAGE, WITH_AMAZON
 from renewbot.crypto import SecretBox
 from renewbot.domain.kinds import Kind, resolve
 from renewbot.domain.validation import TOKEN_FIELD, RenewalForm, validate_choices
-from renewbot.errors import RenewalRejected
+from renewbot.errors import RenewalRejected, StaleRenewal
 from renewbot.runtime.config import SecretEntrySettings
 from renewbot.runtime.metrics import Metrics
 from renewbot.usecases import pending
-from renewbot.usecases.amazon_oauth import authorized_until, uses_amazon_authorization
+from renewbot.usecases.amazon_oauth import authorized_until, settle_seller, uses_amazon_authorization
 from renewbot.usecases.kinds import team_kinds
 from renewbot.usecases.pending import Choices, Pending
 from renewbot.usecases.renewal import RenewalOutcome, RenewalRequest, renew
@@ -92,28 +92,36 @@ class Opened:
     pending: Pending
     token_name: str
     kind: Kind
+    owners: tuple[str, ...] = ()  # as now: for the owner check before anything is spent
 
 
 def open_pending(*, engine: Engine, key: str | None, kind: str, now: datetime) -> Opened:
     """The usable pending renewal behind `key` and its token, without consuming it (a GET, a link preview).
-    Raises PendingRefused; UNKNOWN too when the token is gone."""
+    Raises PendingRefused (UNKNOWN too when the token is gone), or StaleRenewal when the token moved on since the
+    form (renewed, or imported again): completing would be refused, so nothing is offered or spent for it."""
     with session_scope(engine) as session:
         found = pending.peek(session=session, key=key, kind=kind, now=now)
         token = queries.get_token(session=session, token_id=found.token_id)
         if token is None:
             raise pending.PendingRefused(pending.UNKNOWN)
-        return Opened(pending=found, token_name=token.name, kind=resolve(token.kind, team_kinds(session=session)))
+        if token.version != found.token_version:
+            raise StaleRenewal(f"token {token.id} moved on since the pending renewal", token.name)
+        return Opened(pending=found, token_name=token.name, kind=resolve(token.kind, team_kinds(session=session)),
+                      owners=tuple(token.owners))
 
 
 def complete(*, engine: Engine, box: SecretBox, pending_key: str | None, kind: str, secret: str | None,
              expiry_override: str | None, now: datetime, may_act: Callable[[str, str, Sequence[str]], bool],
-             verifier: Verifier | None, via: str, metrics: Metrics | None = None) -> RenewalOutcome:
+             verifier: Verifier | None, via: str, metrics: Metrics | None = None,
+             seller: str | None = None) -> RenewalOutcome:
     """Applies the pending renewal behind `pending_key` with `secret`, in one transaction that also consumes it.
 
     `expiry_override` ("YYYY-MM-DD", or None for the date chosen in the form): the page's date field, or
     Amazon's fixed year. `may_act(user_id, token_id, owners)`: whether the person who asked may still act.
-    Raises PendingRefused (unknown, used, expired, foreign), NotAllowed, RenewalRejected (messages by field:
-    the link stays usable) or StaleRenewal; nothing changes then, and the pending renewal is not consumed.
+    `seller`: Amazon's selling_partner_id, compared with (or stored as) the token's in the same transaction.
+    Raises PendingRefused (unknown, used, expired, foreign), NotAllowed, amazon_oauth.WrongSeller,
+    RenewalRejected (messages by field: the link stays usable) or StaleRenewal; nothing changes then, and the
+    pending renewal is not consumed.
     """
     with session_scope(engine) as session:
         found = pending.peek(session=session, key=pending_key, kind=kind, now=now)
@@ -138,6 +146,8 @@ def complete(*, engine: Engine, box: SecretBox, pending_key: str | None, kind: s
     def consume(session) -> None:
         # Again inside the write transaction: of two requests completing the same key, one wins.
         pending.consume(session=session, key=pending_key, kind=kind, now=now, user_id=found.user_id)
+        if seller is not None and (token := queries.get_token(session=session, token_id=found.token_id)) is not None:
+            settle_seller(token, seller)
 
     try:
         return renew(engine=engine, box=box, request=request, may_act=allowed, now=now, verifier=verifier,

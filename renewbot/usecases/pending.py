@@ -28,6 +28,9 @@ UNKNOWN, EXPIRED, USED, FOREIGN = "unknown", "expired", "used", "foreign"
 # A dead key is answered "used" or "expired" (410) for this long, then "unknown" (404): rows are pruned as new ones
 # are made, so the table holds about a day's worth.
 KEEP_AFTER_EXPIRY = timedelta(days=1)
+# How long an Amazon callback holds a state while it exchanges the code: longer than the exchange's deadline
+# (amazon_oauth.EXCHANGE_DEADLINE_SECONDS), so a claim never lapses while its exchange can still succeed.
+CLAIM = timedelta(seconds=30)
 MAX_KEY = 200  # a key is 43 characters; anything far longer is not one of ours, and is never hashed
 
 
@@ -131,6 +134,17 @@ def consume(*, session: Session, key: str | None, kind: str, now: datetime, user
     if not store.mark_used(session=session, row_id=found.id, now=now):
         raise PendingRefused(USED)
     return found
+
+
+def claim(*, session: Session, pending: Pending, now: datetime) -> bool:
+    """Holds `pending` for CLAIM in the caller's transaction, which commits it before anything is spent; False when
+    another request (in any replica) holds it or it was used meanwhile."""
+    return store.claim(session=session, row_id=pending.id, now=now, until=now + CLAIM)
+
+
+def release(*, session: Session, pending: Pending) -> None:
+    """Gives up a claim (nothing was spent: the same link can be pressed again at once)."""
+    store.release(session=session, row_id=pending.id)
 
 
 def form_token(pending: Pending) -> str:

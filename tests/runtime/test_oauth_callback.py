@@ -24,10 +24,12 @@ from sqlmodel import select
 from jobs.scan import scan
 from renewbot.blocks import ids
 from renewbot.crypto import SecretBox
+from renewbot.runtime import oauth_callback
 from renewbot.runtime.config import SecretEntrySettings
 from renewbot.runtime.deps import Deps
 from renewbot.runtime.logs import RedactingFormatter
-from renewbot.runtime.oauth_callback import CSP, OAUTH_CALLBACK_PATH, read_query
+from renewbot.runtime.oauth_callback import OAUTH_CALLBACK_PATH, read_query
+from renewbot.runtime.secret_page_html import CSP
 from renewbot.runtime.slack_client import make_client
 from renewbot.usecases import pending
 from renewbot.usecases.verify import HttpVerifier
@@ -259,6 +261,7 @@ def test_a_state_of_someone_no_longer_an_owner_is_refused(amazon):
     before = snapshot(amazon.engine)
     assert_page(get(url), 403, "You are no longer one of EU SP-API's owners", "nothing was changed")
     assert snapshot(amazon.engine) == before
+    assert amazon.lwa.code_exchanges() == []  # refused before Amazon's code is spent
     settle()
     assert len(amazon.slack.calls_to("chat.postMessage")) == 1  # the notice only
 
@@ -290,10 +293,75 @@ def test_a_different_seller_is_refused_and_the_link_still_works_for_the_right_on
         assert s.exec(select(Renewal)).one().via == "amazon"
 
 
-def test_no_stored_seller_accepts_the_one_amazon_sends(amazon):
+def test_no_stored_seller_accepts_the_one_amazon_sends_stores_it_and_names_it(amazon):
     url = consent_link(amazon, post_notice(amazon, seller=None))
     amazon.consent.seller = "A9ANYSELLER"
     assert get(url).status == 200
+    with session_scope(amazon.engine) as s:  # every later authorization must be for this seller
+        assert s.get(Token, "sp").selling_partner_id == "A9ANYSELLER"
+    reply = amazon.slack.wait_for("chat.postMessage", 2)[-1]
+    assert "Authorized with Amazon by <@U0OWNER> for seller A9ANYSELLER" in reply.params["text"]
+
+
+def test_a_seller_stored_meanwhile_is_compared_inside_the_renewal(amazon):
+    url = consent_link(amazon, post_notice(amazon, seller=None))
+    amazon.consent.seller = "A9ANYSELLER"
+    real = oauth_callback.exchange_code
+
+    def exchange_while_an_import_names_the_seller(**kw):
+        refresh = real(**kw)
+        with session_scope(amazon.engine) as s:
+            s.get(Token, "sp").selling_partner_id = STANDIN_SELLER
+        return refresh
+
+    before = snapshot(amazon.engine)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(oauth_callback, "exchange_code", exchange_while_an_import_names_the_seller)
+        answer = get(url)
+    assert_page(answer, 409, "Amazon sent back seller A9ANYSELLER, but EU SP-API is for seller A1STANDINSELLER")
+    assert snapshot(amazon.engine) == before
+
+
+def test_a_token_renewed_meanwhile_is_refused_before_the_code_is_spent(amazon):
+    url = consent_link(amazon, post_notice(amazon))
+    with session_scope(amazon.engine) as s:  # renewed another way while they were on Amazon's page
+        s.get(Token, "sp").version += 1
+    before = snapshot(amazon.engine)
+    assert_page(get(url), 409, "EU SP-API changed since you pressed Renew", "Nothing was changed")
+    assert snapshot(amazon.engine) == before and amazon.lwa.code_exchanges() == []
+
+
+def test_a_state_claimed_by_another_replica_is_already_in_progress(amazon):
+    url = consent_link(amazon, post_notice(amazon))
+    with session_scope(amazon.engine) as s:  # another replica, mid-exchange: its claim is in the database
+        s.exec(select(PendingRenewal)).one().claimed_until = NOW + timedelta(seconds=20)
+    before = snapshot(amazon.engine)
+    assert_page(get(url), 409, "Already in progress")
+    assert snapshot(amazon.engine) == before and amazon.lwa.code_exchanges() == []
+    amazon.clock.now = NOW + timedelta(seconds=31)  # that replica died: its claim lapses
+    assert get(url).status == 200
+
+
+def test_a_failed_exchange_releases_the_claim(amazon):
+    url = consent_link(amazon, post_notice(amazon))
+    amazon.lwa.refuse_codes = True
+    assert get(url).status == 400
+    with session_scope(amazon.engine) as s:
+        assert s.exec(select(PendingRenewal)).one().claimed_until is None
+
+
+def test_a_database_error_early_gets_our_500_page_with_its_headers(amazon, captured_logs):
+    url = consent_link(amazon, post_notice(amazon))
+
+    def broken(**_):
+        raise RuntimeError("database is down")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(oauth_callback, "open_pending", broken)
+        answer = get(url)
+    assert_page(answer, 500, "Something went wrong")
+    assert "database is down" not in answer.text and state_of(url) not in captured_logs.getvalue()
+    assert "the Amazon authorization callback failed" in captured_logs.getvalue()
 
 
 def test_lwa_refusing_the_code_changes_nothing_and_keeps_the_link(amazon):

@@ -64,9 +64,10 @@ def block_ids(view: dict) -> set:
     return {b.get("block_id") for b in view["blocks"]}
 
 
-def get_link(slack, bot) -> tuple[str, dict]:
-    """Renew -> form -> submit; the path of the one-time link and the view it came in."""
-    view = open_form(slack, bot)
+def get_link(slack, bot, view: dict | None = None) -> tuple[str, dict]:
+    """Renew -> form -> submit; the path of the one-time link and the view it came in. `view`: a form already open
+    (a second identical /renew-token within the same second would be dropped as a replay)."""
+    view = view or open_form(slack, bot)
     status, answer = bot.submit(view, state_values(view, {ids.EXPIRY_BLOCK: {"selected_date": EXPIRY},
                                                           "reenable:0": {"selected_options": []}}))
     assert status == 200 and answer["response_action"] == "update"
@@ -118,7 +119,7 @@ def test_the_form_has_no_secret_field_and_submitting_it_gives_a_one_time_link(wo
     assert ids.SECRET_BLOCK not in block_ids(view) and ids.EXPIRY_BLOCK in block_ids(view)
     assert "reenable:0" in block_ids(view) and view["submit"]["text"] == "Continue"
     before = state(world)
-    path, link_view = get_link(slack, page_bot)
+    path, link_view = get_link(slack, page_bot, view)
     text = str(link_view["blocks"])
     assert "10 minutes" in text and "for you only" in text.lower() and "Nothing is saved" in text
     assert path in text  # the link as text too, for copying
@@ -227,6 +228,32 @@ def test_ownership_removed_before_the_page_is_submitted_is_refused(world, slack,
     assert status == 403 and "no longer one of" in html
     assert state(world) == before and request(page_bot, "GET", path)[0] == 200  # not consumed
     assert len(slack.calls_to("chat.postMessage")) == 1  # the notice; no confirmation
+
+
+def test_a_link_for_a_token_that_moved_on_shows_409_not_a_form(world, slack, page_bot):
+    path, _ = get_link(slack, page_bot)
+    status, _, html = request(page_bot, "GET", path)
+    csrf = csrf_of(html)
+    with session_scope(world) as s:  # renewed another way meanwhile
+        s.get(Token, TOKEN).version += 1
+    before = state(world)
+    status, headers, html = request(page_bot, "GET", path)
+    assert status == 409 and "Renewed meanwhile" in html and 'name="secret"' not in html
+    assert headers["Cache-Control"] == "no-store" and headers["X-Frame-Options"] == "DENY"
+    assert post(page_bot, path, {"csrf": csrf, "secret": new_secret(), "expiry": EXPIRY})[0] == 409
+    assert state(world) == before
+
+
+def test_a_failed_confirmation_after_the_commit_still_says_renewed(world, slack, page_bot, monkeypatch):
+    from renewbot.runtime import secret_page
+
+    def broken(*_, **__):
+        raise RuntimeError("slack is down")
+
+    monkeypatch.setattr(secret_page, "announce", broken)
+    path, _ = get_link(slack, page_bot)
+    status, _, html = submit_page(page_bot, path, new_secret())
+    assert status == 200 and "Renewed: you can close this tab" in html and "nothing was changed" not in html
 
 
 def test_bodies_are_bounded_and_must_be_a_form(world, slack, page_bot):

@@ -96,3 +96,26 @@ def test_rows_a_day_past_their_expiry_are_pruned_as_new_ones_are_made(engine):
                        choices=CHOICES, now=NOW + pending.PAGE_TTL + pending.KEEP_AFTER_EXPIRY + timedelta(seconds=1))
         assert len(s.exec(select(PendingRenewal)).all()) == 1
     assert refusal(engine, old) == "unknown"
+
+
+def test_a_claim_is_held_across_replicas_until_it_lapses_or_is_released(engine):
+    _, row = make(engine, kind=pending.AMAZON)
+    with session_scope(engine) as s:  # replica one claims, and commits
+        assert pending.claim(session=s, pending=row, now=NOW)
+    with session_scope(engine) as s:  # replica two, its own session: refused while the claim holds
+        assert not pending.claim(session=s, pending=row, now=NOW + pending.CLAIM - timedelta(seconds=1))
+    with session_scope(engine) as s:  # a lapsed claim (a replica died mid-exchange) can be taken over
+        assert pending.claim(session=s, pending=row, now=NOW + pending.CLAIM + timedelta(seconds=1))
+    with session_scope(engine) as s:
+        pending.release(session=s, pending=row)
+    with session_scope(engine) as s:
+        assert pending.claim(session=s, pending=row, now=NOW)
+        assert pending.CLAIM.total_seconds() > 8  # longer than the exchange's deadline
+
+
+def test_a_used_row_cannot_be_claimed(engine):
+    key, row = make(engine, kind=pending.AMAZON)
+    with session_scope(engine) as s:
+        pending.consume(session=s, key=key, kind=pending.AMAZON, now=NOW)
+    with session_scope(engine) as s:
+        assert not pending.claim(session=s, pending=row, now=NOW)

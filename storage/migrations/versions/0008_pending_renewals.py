@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key_hash')
     )
