@@ -256,14 +256,14 @@ def _deliver_one(*, engine: Engine, client: WebClient, notice_id: int, recorded_
             # Later stages reply in the first notice's thread; an expiry is shown in the channel as well.
             thread = {} if root is None else {"thread_ts": root, "reply_broadcast": notice.stage == EXPIRED}
             metadata = notice_metadata(notice_id, token, notice.stage, notice_seal(client, notice_id))
-            resp = _post_joining(client, channel=notice.channel, text=text, blocks=blocks, metadata=metadata,
+            resp = post_joining(client, channel=notice.channel, text=text, blocks=blocks, metadata=metadata,
                                  unfurl_links=False, **thread)
             ts = resp["ts"]
             if root is not None:
                 _update_root(client, notice.channel, root, text, blocks)
     except SlackApiError as exc:
         if exc.response.status_code == 429:
-            pacer.back_off(notice.channel, _rate_limit_wait(exc.response.headers))
+            pacer.back_off(notice.channel, rate_limit_wait(exc.response.headers))
         error = _error_code(exc)
         if error in TOKEN_REFUSED:
             # Not this notice's fault: it goes back untouched (its attempt given back) and delivery pauses.
@@ -333,7 +333,7 @@ def _update_root(client: WebClient, channel: str, root: str, text: str, blocks: 
         logger.exception("could not edit notice %s in %s in place", root, channel)
 
 
-def _post_joining(client: WebClient, *, channel: str, **message) -> dict:
+def post_joining(client: WebClient, *, channel: str, **message) -> dict:
     """chat.postMessage; in a public channel the bot is not in (not_in_channel), it joins and posts again.
 
     A join Slack refuses (a private channel, an archived one, no channels:join scope) is that post's error."""
@@ -385,7 +385,7 @@ def _record_failure(engine: Engine, notice_id: int, recorded_at: datetime, attem
     status = exc.response.status_code
     error = _error_code(exc)
     if status == 429:
-        wait = _rate_limit_wait(exc.response.headers)
+        wait = rate_limit_wait(exc.response.headers)
         logger.warning("notice %s: rate limited, retrying in %ss", notice_id, wait)
         _retry_later(engine, notice_id, recorded_at + timedelta(seconds=wait), "ratelimited")
         report.retrying.append(notice_id)
@@ -402,7 +402,7 @@ def _record_failure(engine: Engine, notice_id: int, recorded_at: datetime, attem
     return "retrying"
 
 
-def _rate_limit_wait(headers) -> int:
+def rate_limit_wait(headers) -> int:
     """Seconds to hold off after a 429: Slack's Retry-After, at least one (one when it gives none)."""
     return max(1, retry_after_seconds(headers) or 1)
 

@@ -1,8 +1,8 @@
 """Sending from a leased outbox (storage/outbox.py): claim a few rows, post each, record the outcome.
 
-Shared by follow-ups and digests. jobs/deliver.py does the same for notices with its own copies of
-`post_joining`, `error_code`, `rate_limit_wait` and the sealed-history lookup; those should move onto this
-module (and storage/notices.py onto storage/outbox.py) rather than grow a third copy.
+Shared by follow-ups and digests; posting (`post_joining`) and Retry-After (`rate_limit_wait`) are jobs/deliver.py's.
+jobs/deliver.py still has its own error-code reading (it keeps a 5xx's JSON error) and sealed-history lookup for
+notices; those, and storage/notices.py onto storage/outbox.py, should become one outbox rather than grow a copy.
 
 Two rules keep one post per row across replicas:
 - every lease and stamp comes from `clock()` at the moment it is written, never from a `now` taken before a
@@ -29,10 +29,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine
 
-from jobs.deliver import HOLD_LIMIT, PERMANENT_ERRORS, SlackHealth
+from jobs.deliver import HOLD_LIMIT, PERMANENT_ERRORS, SlackHealth, post_joining, rate_limit_wait
 from jobs.pacing import ChannelPacer, backoff
 from renewbot.runtime.metrics import NO_METRICS, Metrics
-from renewbot.runtime.slack_client import retry_after_seconds
 from renewbot.usecases.failures import TOKEN_REFUSED
 from storage import outbox
 from storage.db import session_scope
@@ -73,23 +72,6 @@ def error_code(exc: SlackApiError) -> str:
     if status >= 500 or not isinstance(exc.response.data, dict):
         return f"http {status}"
     return str(exc.response.get("error") or f"http {status}")
-
-
-def rate_limit_wait(headers) -> int:
-    """Seconds to hold off after a 429: Slack's Retry-After, at least one."""
-    return max(1, retry_after_seconds(headers) or 1)
-
-
-def post_joining(client: WebClient, *, channel: str, **message) -> dict:
-    """chat.postMessage; in a public channel the bot is not in (not_in_channel), it joins and posts again."""
-    try:
-        return client.chat_postMessage(channel=channel, **message)
-    except SlackApiError as exc:
-        if error_code(exc) != "not_in_channel":
-            raise
-    logger.info("not in %s: joining it to post there", channel)
-    client.conversations_join(channel=channel)
-    return client.chat_postMessage(channel=channel, **message)
 
 
 @dataclass

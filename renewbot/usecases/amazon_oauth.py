@@ -44,7 +44,6 @@ from renewbot.usecases.verify import (
 logger = logging.getLogger(__name__)
 
 AUTHORIZATION = "amazon"  # Kind.authorization of the kinds renewed this way
-PENDING_KIND = "amazon"  # PendingRenewal.kind of their states
 VIA = "amazon"  # Renewal.via of such a renewal
 AUTHORIZATION_DAYS = 365  # an SP-API authorization lasts a year from the day it is given
 CALLBACK_PATH = "/oauth/amazon/callback"

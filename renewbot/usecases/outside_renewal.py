@@ -10,7 +10,7 @@ No Slack in here: the caller announces the outcome after the commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -52,7 +52,7 @@ class NotAllowed(RenewalRejected):
 
 @dataclass(frozen=True)
 class Started:
-    key: str  # goes into the link or Amazon's `state`, nowhere else: never logged
+    key: str = field(repr=False)  # goes into the link or Amazon's `state`, nowhere else: never logged
     pending: Pending
     token_name: str
     kind: Kind

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
@@ -78,7 +78,7 @@ class Pending:
     thread_channel: str | None
     created_at: datetime
     expires_at: datetime
-    csrf_key: str  # per-row: what the private page's form token is an HMAC with
+    csrf_key: str = field(repr=False)  # per-row: what the private page's form token is an HMAC with
 
 
 def key_hash(key: str) -> str:
